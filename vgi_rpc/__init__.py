@@ -1,0 +1,83 @@
+"""vgi_rpc: typed Python RPC over Apache Arrow IPC, wire-compatible with vgi-rpc 0.52.2.
+
+Define a service as a ``typing.Protocol``, implement it, and call it through a typed proxy
+in-process (``serve_pipe``) or in a worker subprocess (``connect`` + ``run_server``).
+"""
+
+from __future__ import annotations
+
+from ._core.context import AuthContext as AuthContext
+from ._core.context import CallContext as CallContext
+from ._core.context import CallStatistics as CallStatistics
+from ._core.dataclass import ArrowSerializableDataclass as ArrowSerializableDataclass
+from ._core.ipc import IpcValidation as IpcValidation
+from ._core.keys import REQUEST_VERSION as REQUEST_VERSION
+from ._core.service import MethodType as MethodType
+from ._core.service import RpcMethodInfo as RpcMethodInfo
+from ._core.service import describe_rpc as describe_rpc
+from ._core.service import rpc_methods as rpc_methods
+from ._core.streams import AnnotatedBatch as AnnotatedBatch
+from ._core.streams import ExchangeState as ExchangeState
+from ._core.streams import OutputCollector as OutputCollector
+from ._core.streams import ProducerState as ProducerState
+from ._core.streams import Stream as Stream
+from ._core.streams import StreamState as StreamState
+from ._core.typemap import ArrowType as ArrowType
+from .client import RpcConnection as RpcConnection
+from .errors import IPCError as IPCError
+from .errors import ProtocolError as ProtocolError
+from .errors import ProtocolVersionError as ProtocolVersionError
+from .errors import RpcError as RpcError
+from .errors import TransportError as TransportError
+from .errors import VersionError as VersionError
+from .errors import VgiRpcError as VgiRpcError
+from .log import Level as Level
+from .log import Message as Message
+from .server import RpcServer as RpcServer
+from .transports.pipe import PipeTransport as PipeTransport
+from .transports.pipe import make_pipe_pair as make_pipe_pair
+from .transports.pipe import serve_pipe as serve_pipe
+from .transports.subprocess import StderrMode as StderrMode
+from .transports.subprocess import SubprocessTransport as SubprocessTransport
+from .transports.subprocess import connect as connect
+from .worker import run_server as run_server
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "REQUEST_VERSION",
+    "AnnotatedBatch",
+    "ArrowSerializableDataclass",
+    "ArrowType",
+    "AuthContext",
+    "CallContext",
+    "CallStatistics",
+    "ExchangeState",
+    "IPCError",
+    "IpcValidation",
+    "Level",
+    "Message",
+    "MethodType",
+    "OutputCollector",
+    "PipeTransport",
+    "ProducerState",
+    "ProtocolError",
+    "ProtocolVersionError",
+    "RpcConnection",
+    "RpcError",
+    "RpcMethodInfo",
+    "RpcServer",
+    "StderrMode",
+    "Stream",
+    "StreamState",
+    "SubprocessTransport",
+    "TransportError",
+    "VersionError",
+    "VgiRpcError",
+    "connect",
+    "describe_rpc",
+    "make_pipe_pair",
+    "rpc_methods",
+    "run_server",
+    "serve_pipe",
+]

@@ -1,0 +1,88 @@
+"""CallContext, AuthContext and CallStatistics: what an implementation sees of the current call.
+
+A CallContext is passed explicitly to implementation methods that declare a ``ctx`` parameter;
+it never travels on the wire.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..log import Level, Message, service_logger_name
+
+__all__ = ["AuthContext", "CallContext", "CallStatistics", "ClientLog"]
+
+ClientLog = Callable[[Message], None]
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """Who is calling, as established by the transport (anonymous on pipes)."""
+
+    domain: str | None
+    authenticated: bool
+    principal: str | None = None
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def anonymous(cls) -> AuthContext:
+        """The unauthenticated caller."""
+        return _ANONYMOUS
+
+    def require_authenticated(self) -> None:
+        """Raise ``PermissionError`` unless the caller is authenticated."""
+        if not self.authenticated:
+            raise PermissionError("this method requires an authenticated caller")
+
+
+_ANONYMOUS = AuthContext(domain=None, authenticated=False)
+
+
+@dataclass
+class CallStatistics:
+    """Per-call I/O counters; bytes are logical Arrow buffer sizes, without IPC framing."""
+
+    input_batches: int = 0
+    output_batches: int = 0
+    input_rows: int = 0
+    output_rows: int = 0
+    input_bytes: int = 0
+    output_bytes: int = 0
+
+
+class CallContext:
+    """The current call, as seen by an implementation method that declares ``ctx: CallContext``."""
+
+    def __init__(
+        self,
+        auth: AuthContext,
+        emit_client_log: ClientLog,
+        transport_metadata: Mapping[str, Any] | None = None,
+        *,
+        server_id: str = "",
+        method_name: str = "",
+        protocol_name: str = "",
+        request_id: str = "",
+    ) -> None:
+        self.auth = auth
+        self.emit_client_log = emit_client_log
+        self.transport_metadata: Mapping[str, Any] = transport_metadata or {}
+        self.server_id = server_id
+        self.method_name = method_name
+        self.protocol_name = protocol_name
+        self.request_id = request_id
+        self._logger: logging.Logger | None = None
+
+    def client_log(self, level: Level, message: str, **extra: Any) -> None:
+        """Send a log record to the client (delivered to its ``on_log`` before the call returns)."""
+        self.emit_client_log(Message(level, message, **extra))
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The server-side logger of this service: ``vgi_rpc.service.<Protocol>``."""
+        if self._logger is None:
+            self._logger = logging.getLogger(service_logger_name(self.protocol_name or "unknown"))
+        return self._logger

@@ -1,0 +1,102 @@
+"""ArrowSerializableDataclass: dataclasses with a derived Arrow schema and IPC round-trip.
+
+A serialized dataclass is one IPC stream: the dataclass schema, one one-row batch, EOS, with no
+custom metadata. The schema is derived from the field annotations on first use and cached.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, ClassVar, Self
+
+import pyarrow as pa
+
+from .ipc import IpcValidation, one_batch, validate
+from .typemap import TypeSpec, dataclass_field_specs
+from .values import from_arrow, to_arrow
+
+__all__ = ["ArrowSerializableDataclass"]
+
+
+class _Plan:
+    """Per-class cached schema and converters."""
+
+    __slots__ = ("decoders", "encoders", "names", "schema")
+
+    def __init__(self, cls: type) -> None:
+        specs: tuple[tuple[str, TypeSpec], ...] = dataclass_field_specs(cls)
+        self.names = [name for name, _ in specs]
+        self.schema = pa.schema([spec.field(name) for name, spec in specs])
+        self.encoders = [to_arrow(spec) for _, spec in specs]
+        self.decoders = [from_arrow(spec) for _, spec in specs]
+
+
+class _SchemaAttr:
+    """Class attribute computing ``ARROW_SCHEMA`` lazily (after @dataclass has run)."""
+
+    def __get__(self, obj: object, owner: type) -> pa.Schema:
+        return _plan(owner).schema
+
+
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan(cls: type) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = _Plan(cls)
+    return plan
+
+
+class ArrowSerializableDataclass:
+    """Mixin for ``@dataclass`` classes that travel as Arrow: a schema plus IPC (de)serialization."""
+
+    ARROW_SCHEMA: ClassVar[pa.Schema] = _SchemaAttr()  # type: ignore[assignment]
+
+    def to_record_batch(self) -> pa.RecordBatch:
+        """This instance as a one-row record batch on ``ARROW_SCHEMA``."""
+        plan = _plan(type(self))
+        data = {}
+        for name, enc in zip(plan.names, plan.encoders, strict=True):
+            value = getattr(self, name)
+            data[name] = [enc(value) if enc else value]
+        return pa.RecordBatch.from_pydict(data, schema=plan.schema)
+
+    def serialize_to_bytes(self) -> bytes:
+        """This instance as a complete IPC stream (schema, one batch, EOS)."""
+        return bytes(one_batch(self.ARROW_SCHEMA, self.to_record_batch()).to_pybytes())
+
+    def serialize(self, dest: io.IOBase) -> None:
+        """Write :meth:`serialize_to_bytes` to a binary file object."""
+        dest.write(self.serialize_to_bytes())
+
+    @classmethod
+    def deserialize_from_batch(
+        cls,
+        batch: pa.RecordBatch,
+        custom_metadata: pa.KeyValueMetadata | None = None,
+        *,
+        ipc_validation: IpcValidation = IpcValidation.FULL,
+    ) -> Self:
+        """Rebuild an instance from a one-row batch."""
+        if batch.num_rows != 1:
+            raise ValueError(f"{cls.__name__}: expected a one-row batch, got {batch.num_rows} rows")
+        validate(batch, ipc_validation)
+        plan = _plan(cls)
+        row = batch.to_pylist()[0]
+        kwargs: dict[str, Any] = {}
+        for name, dec in zip(plan.names, plan.decoders, strict=True):
+            if name not in row:
+                raise ValueError(f"{cls.__name__}: column {name!r} is missing")
+            value = row[name]
+            kwargs[name] = dec(value) if dec else value
+        return cls(**kwargs)
+
+    @classmethod
+    def deserialize_from_bytes(cls, data: bytes, ipc_validation: IpcValidation = IpcValidation.FULL) -> Self:
+        """Rebuild an instance from :meth:`serialize_to_bytes` output."""
+        reader = pa.ipc.open_stream(pa.py_buffer(data))
+        batches = [b for b in reader]
+        if len(batches) != 1:
+            raise ValueError(f"{cls.__name__}: expected one batch in the IPC stream, got {len(batches)}")
+        return cls.deserialize_from_batch(batches[0], ipc_validation=ipc_validation)

@@ -1,0 +1,389 @@
+"""The server state machine: a decoded request in, the IPC streams to send back out.
+
+Dispatch owns the whole call lifecycle once, for every transport: routing, version gates,
+parameter validation, invoking the implementation, logs, errors and the per-call record handed to
+observers. Drivers (pipe, subprocess, HTTP) only move bytes.
+
+States of one request: RECEIVED -> ROUTED -> VALIDATED -> INVOKED -> REPLIED. A failure at any
+state becomes an error stream; whether it sits on the empty or the result schema follows the wire
+protocol (pre-dispatch failures on the empty schema).
+"""
+
+from __future__ import annotations
+
+import inspect
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from ..log import Message
+from . import keys
+from .context import AuthContext, CallContext
+from .ipc import EMPTY_SCHEMA, IpcValidation, empty_batch, validate
+from .messages import Fault, error_metadata, log_metadata
+from .observe import CallObserver, CallRecord
+from .service import MethodSpec, ServiceSpec
+
+__all__ = ["Dispatcher", "Hosted", "Reply", "Request"]
+
+Items = list[tuple[pa.RecordBatch, dict[bytes, bytes] | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A decoded request stream: its batch (None if the stream had none) and that batch's metadata."""
+
+    schema: pa.Schema
+    batch: pa.RecordBatch | None
+    metadata: Mapping[bytes, bytes]
+
+
+@dataclass(slots=True)
+class Reply:
+    """One IPC stream to send: a schema and its batches (with metadata), in order.
+
+    ``drain_input`` asks the driver to read and discard one client input stream after sending,
+    which keeps a pipe in step when a stream call was refused before it started.
+    """
+
+    schema: pa.Schema
+    items: Items = field(default_factory=list)
+    drain_input: bool = False
+
+
+@dataclass(frozen=True)
+class Hosted:
+    """A protocol hosted by a server together with its implementation."""
+
+    spec: ServiceSpec
+    implementation: object
+    framework: bool = False  # exempt from the protocol_version gate (reflection)
+
+
+def _wants_ctx(fn: Callable[..., Any]) -> bool:
+    try:
+        return "ctx" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Bound:
+    method: MethodSpec
+    hosted: Hosted
+    fn: Callable[..., Any]
+    wants_ctx: bool
+    log_batch: pa.RecordBatch  # zero-row batch on the result schema, reused for every log
+
+
+class Dispatcher:
+    """Routes requests to implementations and turns outcomes into reply streams."""
+
+    def __init__(
+        self,
+        hosted: Sequence[Hosted],
+        *,
+        server_id: str,
+        ipc_validation: IpcValidation = IpcValidation.FULL,
+        include_tracebacks: bool = True,
+        observers: Sequence[CallObserver] = (),
+    ) -> None:
+        self.server_id = server_id
+        self.ipc_validation = ipc_validation
+        self.include_tracebacks = include_tracebacks
+        self.observers = list(observers)
+        self.hosted = {h.spec.name: h for h in hosted}
+        self._bound: dict[tuple[str, str], _Bound] = {}
+        for h in hosted:
+            for name, m in h.spec.methods.items():
+                fn = getattr(h.implementation, name, None)
+                if fn is None or not callable(fn):
+                    raise TypeError(f"{type(h.implementation).__name__} does not implement {h.spec.name}.{name}")
+                schema = m.result_schema
+                self._bound[(h.spec.name, name)] = _Bound(m, h, fn, _wants_ctx(fn), empty_batch(schema))
+        self._empty = empty_batch(EMPTY_SCHEMA)
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def error_reply(self, exc: BaseException, schema: pa.Schema, request_id: str | None) -> Reply:
+        """A reply stream holding one EXCEPTION batch on *schema*."""
+        md = error_metadata(
+            exc, server_id=self.server_id, request_id=request_id, include_traceback=self.include_tracebacks
+        )
+        batch = self._empty if len(schema) == 0 else empty_batch(schema)
+        return Reply(schema, [(batch, md)])
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def _route(self, md: Mapping[bytes, bytes]) -> _Bound | Reply | None:
+        """Resolve protocol and method; None means a flat reserved name was answered elsewhere."""
+        raw_method = md.get(keys.METHOD)
+        if raw_method is None:
+            raise Fault(
+                "ProtocolError",
+                f"Missing '{keys.METHOD.decode()}' in the request batch's custom metadata; every request "
+                "batch must name its method there.",
+            )
+        version = md.get(keys.REQUEST_VERSION_KEY)
+        if version is None:
+            raise Fault(
+                "VersionError",
+                f"Missing '{keys.REQUEST_VERSION_KEY.decode()}' in the request batch's custom metadata; "
+                f"set it to {keys.REQUEST_VERSION_B!r}.",
+            )
+        if version != keys.REQUEST_VERSION_B:
+            raise Fault(
+                "VersionError",
+                f"Unsupported request version {version!r}; this server speaks {keys.REQUEST_VERSION_B!r}.",
+            )
+        method = raw_method.decode("utf-8", "replace")
+        if method == keys.DESCRIBE_METHOD:
+            raise Fault(
+                "MethodNotImplementedError",
+                f"'{method}' is retired; introspect with the '{keys.REFLECTION_PROTOCOL}' protocol "
+                "('list_protocols', then 'describe').",
+                code="UNIMPLEMENTED",
+                kind="method_not_implemented",
+            )
+        if method == keys.TRANSPORT_OPTIONS_METHOD:
+            return Reply(
+                EMPTY_SCHEMA,
+                [
+                    (
+                        self._empty,
+                        {
+                            b"vgi_rpc.transport.shm": b"false",
+                            keys.REQUEST_VERSION_KEY: keys.REQUEST_VERSION_B,
+                            keys.SERVER_ID: self.server_id.encode(),
+                        },
+                    )
+                ],
+            )
+        raw_protocol = md.get(keys.PROTOCOL)
+        hosted_names = sorted(self.hosted)
+        if raw_protocol is None:
+            raise Fault(
+                "ProtocolNotSpecifiedError",
+                f"The request names no protocol ('{keys.PROTOCOL.decode()}' is missing). "
+                f"This server hosts: {hosted_names}.",
+                code="INVALID_ARGUMENT",
+                kind="protocol_not_specified",
+            )
+        protocol = raw_protocol.decode("utf-8", "replace")
+        hosted = self.hosted.get(protocol)
+        if hosted is None:
+            raise Fault(
+                "ProtocolNotSupportedError",
+                f"Protocol {protocol!r} is not hosted here. Hosted: {hosted_names}.",
+                code="UNIMPLEMENTED",
+                kind="protocol_not_supported",
+            )
+        bound = self._bound.get((protocol, method))
+        if bound is None:
+            raise Fault(
+                "MethodNotImplementedError",
+                f"Protocol {protocol!r} has no method {method!r}. Available: {sorted(hosted.spec.methods)}.",
+                code="UNIMPLEMENTED",
+                kind="method_not_implemented",
+            )
+        return bound
+
+    def _check_protocol_version(self, bound: _Bound, md: Mapping[bytes, bytes]) -> None:
+        server_version = bound.hosted.spec.version
+        if server_version is None or bound.hosted.framework:
+            return
+        raw = md.get(keys.PROTOCOL_VERSION)
+        client = raw.decode("utf-8", "replace") if raw is not None else None
+        if client is not None and client.split(".")[:2] == server_version.split(".")[:2] and client.count(".") == 2:
+            return
+        name = bound.hosted.spec.name
+        if client is None:
+            direction = "the client sent no protocol_version; is it a vgi-rpc client for this protocol?"
+        elif _version_key(client) > _version_key(server_version):
+            direction = f"the server is older; upgrade the worker to one speaking {client}."
+        else:
+            direction = f"the client is older; upgrade the client to one speaking {server_version}."
+        raise Fault(
+            "ProtocolVersionError",
+            f"protocol_version mismatch for protocol {name!r}: client {client or '<not declared>'}, "
+            f"server {server_version}; {direction}",
+            code="FAILED_PRECONDITION",
+            kind="protocol_version_mismatch",
+            details=[
+                {
+                    "@type": "vgi_rpc.PreconditionFailure",
+                    "violations": [
+                        {
+                            "type": "protocol_version",
+                            "subject": name,
+                            "description": f"client declares {client or '<none>'}, server requires "
+                            f"{server_version}; major and minor must match",
+                        }
+                    ],
+                }
+            ],
+        )
+
+    # -- parameters -------------------------------------------------------------------------
+
+    def _decode_args(self, m: MethodSpec, schema: pa.Schema, batch: pa.RecordBatch) -> dict[str, Any]:
+        declared = m.params_schema
+        same = schema.equals(declared)
+        if not same:
+            _explain_mismatch(m, declared, schema)  # raises unless only the column order differs
+        validate(batch, self.ipc_validation)
+        args: dict[str, Any] = {}
+        for i, p in enumerate(m.params):
+            value = batch.column(i if same else schema.get_field_index(p.name))[0].as_py()
+            args[p.name] = p.decode(value) if p.decode is not None and value is not None else value
+        return args
+
+    # -- the call ---------------------------------------------------------------------------
+
+    def handle(self, request: Request, auth: AuthContext | None = None) -> Reply:
+        """Serve one request; always returns the reply stream to send (never raises for bad input)."""
+        request_id = secrets.token_hex(8)
+        md = request.metadata
+        try:
+            routed = self._route(md)
+        except Fault as fault:
+            return self.error_reply(fault, EMPTY_SCHEMA, request_id)
+        if isinstance(routed, Reply) or routed is None:
+            return routed or Reply(EMPTY_SCHEMA)
+        bound = routed
+        m = bound.method
+        record = CallRecord(
+            protocol=bound.hosted.spec.name,
+            method=m.name,
+            method_type=m.info.method_type.value,
+            server_id=self.server_id,
+            request_id=request_id,
+            auth=auth or AuthContext.anonymous(),
+            start_ns=time.perf_counter_ns(),
+            request_fields=[(f.name, str(f.type)) for f in request.schema],
+            request_rows=request.batch.num_rows if request.batch is not None else 0,
+        )
+        reply = self._invoke(bound, request, record)
+        self._finish(record, reply)
+        return reply
+
+    def _invoke(self, bound: _Bound, request: Request, record: CallRecord) -> Reply:
+        m = bound.method
+        request_id = record.request_id
+        batch = request.batch
+        n_fields = len(m.params_schema)
+        if batch is None or (n_fields and batch.num_rows != 1):
+            rows = 0 if batch is None else batch.num_rows
+            fault = Fault(
+                "ProtocolError",
+                f"Expected 1 row in the request batch for {m.name}(), got {rows}. Each parameter is a column; "
+                f"the batch must have exactly 1 row with schema ({_schema_text(m.params_schema)}).",
+            )
+            return self._refuse(m, fault, EMPTY_SCHEMA, request_id)
+        if m.is_stream:
+            fault = Fault(
+                "NotImplementedError",
+                f"{m.name}() is a stream method; streams are not implemented by this server yet.",
+                code="UNIMPLEMENTED",
+                kind="method_not_implemented",
+            )
+            return self._refuse(m, fault, EMPTY_SCHEMA, request_id)
+        result_schema = m.result_schema
+        try:
+            self._check_protocol_version(bound, request.metadata)
+            kwargs = self._decode_args(m, request.schema, batch)
+        except Fault as fault:
+            return self._refuse(m, fault, result_schema, request_id)
+        except (TypeError, pa.ArrowException, ValueError, KeyError) as exc:
+            return self._refuse(m, exc, result_schema, request_id)
+        logs: Items = []
+
+        def emit_log(msg: Message) -> None:
+            logs.append((bound.log_batch, log_metadata(msg, server_id=self.server_id, request_id=request_id)))
+
+        if bound.wants_ctx:
+            kwargs["ctx"] = CallContext(
+                record.auth,
+                emit_log,
+                server_id=self.server_id,
+                method_name=m.name,
+                protocol_name=bound.hosted.spec.name,
+                request_id=request_id,
+            )
+        try:
+            value = bound.fn(**kwargs)
+            result = self._result_batch(m, value)
+        except Exception as exc:
+            reply = self.error_reply(exc, result_schema, request_id)
+            reply.items[:0] = logs
+            return reply
+        logs.append((result, None))
+        return Reply(result_schema, logs)
+
+    def _refuse(self, m: MethodSpec, exc: BaseException, schema: pa.Schema, request_id: str) -> Reply:
+        reply = self.error_reply(exc, schema, request_id)
+        reply.drain_input = m.is_stream
+        return reply
+
+    def _result_batch(self, m: MethodSpec, value: Any) -> pa.RecordBatch:
+        if m.result is None:
+            return self._empty
+        if value is not None and m.encode_result is not None:
+            value = m.encode_result(value)
+        elif value is None and not m.result.nullable:
+            raise TypeError(f"{m.name}() returned None but its result is not Optional")
+        return pa.RecordBatch.from_arrays([pa.array([value], type=m.result.arrow_type)], schema=m.result_schema)
+
+    def _finish(self, record: CallRecord, reply: Reply) -> None:
+        record.duration_ms = (time.perf_counter_ns() - record.start_ns) / 1e6
+        for batch, md in reply.items:
+            if md and md.get(keys.LOG_LEVEL) == b"EXCEPTION":
+                record.status = "error"
+                record.error_code = md.get(keys.ERROR_CODE, b"").decode()
+                text = md.get(keys.LOG_MESSAGE, b"").decode("utf-8", "replace")
+                record.error_type, _, record.error_message = text.partition(": ")
+            elif not md:
+                record.stats.output_batches += 1
+                record.stats.output_rows += batch.num_rows
+                record.stats.output_bytes += batch.get_total_buffer_size()
+        for observer in self.observers:
+            observer.on_end(record)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in version.split("."))
+    except ValueError:
+        return (0,)
+
+
+def _schema_text(schema: pa.Schema) -> str:
+    return ", ".join(f"{f.name}: {f.type}" for f in schema)
+
+
+def _explain_mismatch(m: MethodSpec, declared: pa.Schema, got: pa.Schema) -> None:
+    declared_names = set(declared.names)
+    extra = [n for n in got.names if n not in declared_names]
+    if extra:
+        raise TypeError(
+            f"Request carries parameter(s) {m.name}() does not declare: {', '.join(extra)}. "
+            f"Declared: {', '.join(declared.names) or '(none)'}. Do client and server agree on the protocol version?"
+        )
+    missing = [n for n in declared.names if n not in got.names]
+    if missing:
+        raise TypeError(f"{m.name}() missing required argument(s): {', '.join(repr(n) for n in missing)}")
+    for f in declared:
+        g = got.field(f.name)
+        if not g.type.equals(f.type):
+            raise TypeError(
+                f"{m.name}() parameter {f.name!r} expected Arrow type {f.type} but the request batch carried {g.type}"
+            )
+        if g.nullable != f.nullable:
+            raise TypeError(
+                f"{m.name}() parameter {f.name!r} expected nullable={f.nullable}, "
+                f"but the request batch carried nullable={g.nullable}"
+            )

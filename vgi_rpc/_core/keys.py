@@ -1,0 +1,68 @@
+"""Every ``vgi_rpc.*`` metadata key and protocol constant, and nowhere else.
+
+Keys are bytes because pyarrow hands custom metadata back as ``dict[bytes, bytes]``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+REQUEST_VERSION: Final = "1"
+REQUEST_VERSION_B: Final = b"1"
+
+# request routing
+METHOD: Final = b"vgi_rpc.method"
+REQUEST_VERSION_KEY: Final = b"vgi_rpc.request_version"
+PROTOCOL: Final = b"vgi_rpc.protocol"
+PROTOCOL_VERSION: Final = b"vgi_rpc.protocol_version"
+REQUEST_ID: Final = b"vgi_rpc.request_id"
+SERVER_ID: Final = b"vgi_rpc.server_id"
+
+# logs and errors
+LOG_LEVEL: Final = b"vgi_rpc.log_level"
+LOG_MESSAGE: Final = b"vgi_rpc.log_message"
+LOG_EXTRA: Final = b"vgi_rpc.log_extra"
+ERROR_CODE: Final = b"vgi_rpc.error_code"
+ERROR_KIND: Final = b"vgi_rpc.error_kind"
+ERROR_DETAILS: Final = b"vgi_rpc.error_details"
+
+# pointers and tokens
+LOCATION: Final = b"vgi_rpc.location"
+SHM_OFFSET: Final = b"vgi_rpc.shm_offset"
+STREAM_STATE: Final = b"vgi_rpc.stream_state#b64"
+CALL_STATE: Final = b"vgi_rpc.call_state#b64"
+
+# streams
+CANCEL: Final = b"vgi_rpc.cancel"
+
+# reserved names
+FRAMEWORK_PREFIX: Final = "vgi_rpc."
+DESCRIBE_METHOD: Final = "__describe__"
+TRANSPORT_OPTIONS_METHOD: Final = "__transport_options__"
+REFLECTION_PROTOCOL: Final = "vgi_rpc.Reflection.v1"
+
+ERROR_DETAILS_MAX_BYTES: Final = 4096
+TRACEBACK_MAX_CHARS: Final = 16_000
+TRACEBACK_TRUNCATED_SUFFIX: Final = "\n… <traceback truncated>"
+
+# gRPC status code names carried in vgi_rpc.error_code
+ERROR_CODES: Final = frozenset(
+    {
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    }
+)

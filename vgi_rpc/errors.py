@@ -1,0 +1,97 @@
+"""The exception tree of vgi_rpc.
+
+Every exception the library raises derives from :class:`VgiRpcError`. The tree says whose fault
+an error is::
+
+    VgiRpcError
+    ├── RpcError                 the remote service answered with an error batch
+    │   ├── VersionError         ... because the request version was missing or unsupported
+    │   └── ProtocolVersionError ... because the Protocol versions of the two sides differ
+    ├── TransportError           the byte stream broke: EOF, a dead worker, a closed pipe
+    └── ProtocolError            the peer sent bytes that break the wire protocol
+        └── IPCError             ... bytes that are not a valid Arrow IPC stream
+
+A remote error leaves the connection usable; a transport or protocol error does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "IPCError",
+    "ProtocolError",
+    "ProtocolVersionError",
+    "RpcError",
+    "TransportError",
+    "VersionError",
+    "VgiRpcError",
+]
+
+
+class VgiRpcError(Exception):
+    """Root of every exception raised by vgi_rpc."""
+
+
+class RpcError(VgiRpcError):
+    """An error raised by the remote service (or its framework) and carried back in an error batch.
+
+    Attributes:
+        error_type: The remote exception's class name, e.g. ``"ValueError"``.
+        error_message: The remote exception's own message, without the type prefix.
+        remote_traceback: The formatted server-side traceback ("" when the server sent none).
+        request_id: The server's id of the request, when it sent one.
+        error_code: A gRPC status code name (``"UNKNOWN"``, ``"UNIMPLEMENTED"``, ...).
+        error_kind: An open-set classification token (``"method_not_implemented"``, ...) or "".
+        error_details: Structured details (``[{"@type": ...}]``), or None.
+    """
+
+    def __init__(
+        self,
+        error_type: str,
+        error_message: str,
+        remote_traceback: str,
+        *,
+        request_id: str = "",
+        error_code: str = "",
+        error_kind: str = "",
+        error_details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(f"{error_type}: {error_message}")
+        self.error_type = error_type
+        self.error_message = error_message
+        self.remote_traceback = remote_traceback
+        self.request_id = request_id
+        self.error_code = error_code
+        self.error_kind = error_kind
+        self.error_details = error_details
+
+    @property
+    def code(self) -> str:
+        """The gRPC status code name (alias of ``error_code``)."""
+        return self.error_code
+
+    @property
+    def details(self) -> list[dict[str, Any]]:
+        """The structured error details (an empty list when there are none)."""
+        return list(self.error_details or [])
+
+
+class VersionError(RpcError):
+    """The request carried no, or an unsupported, ``vgi_rpc.request_version``."""
+
+
+class ProtocolVersionError(RpcError):
+    """The client's Protocol version does not match the server's (major.minor)."""
+
+
+class TransportError(VgiRpcError, ConnectionError):
+    """The byte stream under a connection failed: end of file, a dead worker, a broken pipe."""
+
+
+class ProtocolError(VgiRpcError):
+    """The peer sent something that breaks the vgi-rpc wire protocol."""
+
+
+class IPCError(ProtocolError):
+    """Bytes that do not form a valid Arrow IPC stream."""

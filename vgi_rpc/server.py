@@ -1,0 +1,109 @@
+"""RpcServer: a Protocol, its implementation and options, served over any byte-stream transport."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from ._core.dispatch import Dispatcher, Hosted, Request
+from ._core.ipc import EMPTY_SCHEMA, IpcValidation, Items, encode_stream
+from ._core.observe import CallObserver
+from ._core.service import service_spec
+from .errors import IPCError, TransportError
+
+__all__ = ["RpcServer", "ServerTransport"]
+
+_log = logging.getLogger("vgi_rpc.rpc")
+
+
+class ServerTransport(Protocol):
+    """What ``RpcServer.serve`` needs from a transport."""
+
+    def read_stream(self) -> tuple[pa.Schema, Items] | None:
+        """The next IPC stream, or None at a clean end of input."""
+
+    def write(self, data: bytes | pa.Buffer) -> None:
+        """Send bytes."""
+
+
+class RpcServer:
+    """Serves one Protocol implementation.
+
+    Args:
+        protocol: The Protocol class describing the service.
+        implementation: An object implementing every method of *protocol*.
+        external_location: External storage for large batches (not supported yet; must be None).
+        server_id: A fixed server id (default: 12 random hex digits).
+        enable_describe: Host the ``vgi_rpc.Reflection.v1`` introspection protocol.
+        ipc_validation: How thoroughly received batches are validated.
+    """
+
+    def __init__(
+        self,
+        protocol: type,
+        implementation: object,
+        *,
+        external_location: Any | None = None,
+        server_id: str | None = None,
+        enable_describe: bool = False,
+        ipc_validation: IpcValidation | None = IpcValidation.FULL,
+        include_tracebacks: bool = True,
+        observers: Sequence[CallObserver] = (),
+    ) -> None:
+        if external_location is not None:
+            raise NotImplementedError("external_location is not supported yet")
+        self.protocol = protocol
+        self.implementation = implementation
+        self.spec = service_spec(protocol)
+        self.server_id = server_id or secrets.token_hex(6)
+        self.enable_describe = enable_describe
+        self.ipc_validation = ipc_validation or IpcValidation.FULL
+        self.dispatcher = Dispatcher(
+            [Hosted(self.spec, implementation)],
+            server_id=self.server_id,
+            ipc_validation=self.ipc_validation,
+            include_tracebacks=include_tracebacks,
+            observers=observers,
+        )
+
+    @property
+    def protocol_name(self) -> str:
+        """The wire name of the served Protocol."""
+        return self.spec.name
+
+    def serve(self, transport: ServerTransport) -> None:
+        """Serve requests from *transport* until it reaches end of input.
+
+        Bytes that cannot be framed as Arrow IPC leave no way to find the next request on a pipe:
+        the server logs one line and stops.
+        """
+        while True:
+            try:
+                incoming = transport.read_stream()
+                if incoming is None:
+                    return
+                schema, items = incoming
+                batch, md = items[0] if items else (None, None)
+                reply = self.dispatcher.handle(Request(schema, batch, md or {}))
+                transport.write(encode_stream(reply.schema, reply.items))
+                if reply.drain_input:
+                    transport.read_stream()
+            except IPCError as exc:
+                _log.error("vgi_rpc server: stopping: %s", exc)
+                self._try_report(transport, exc)
+                return
+            except TransportError as exc:
+                _log.error("vgi_rpc server: stopping: %s", exc)
+                return
+
+    def _try_report(self, transport: ServerTransport, exc: Exception) -> None:
+        """Best effort: tell the client why the server stops, as an error stream."""
+        try:
+            reply = self.dispatcher.error_reply(exc, EMPTY_SCHEMA, None)
+            transport.write(encode_stream(reply.schema, reply.items))
+        except (TransportError, OSError):
+            pass

@@ -1,0 +1,1 @@
+"""Byte-stream drivers: pipes and subprocesses (shared memory and the pool come later)."""

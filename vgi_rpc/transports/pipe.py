@@ -1,0 +1,132 @@
+"""Pipe transport: a pair of byte streams carrying back-to-back Arrow IPC streams.
+
+``PipeTransport`` is the driver every pipe-family transport shares (in-process pipes,
+subprocess stdio): it reads one IPC stream at a time from one buffered reader and writes each
+outgoing stream with a single ``write``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pyarrow as pa
+
+from .._core.ipc import IpcValidation, Items, read_stream
+from ..client import RpcConnection
+from ..errors import IPCError, TransportError
+from ..log import Message
+
+if TYPE_CHECKING:
+    from ..server import RpcServer
+
+__all__ = ["PipeTransport", "make_pipe_pair", "serve_pipe"]
+
+P = TypeVar("P")
+_log = logging.getLogger("vgi_rpc.wire.transport")
+
+_PIPE_SIZE = 1 << 20
+_F_SETPIPE_SZ = 1031  # Linux fcntl command
+
+
+def _grow_pipe(fd: int) -> None:
+    """Raise a pipe's kernel buffer (Linux); fewer wakeups for large batches. Best effort."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+    except (ImportError, OSError):
+        pass
+
+
+class PipeTransport:
+    """A transport over a readable and a writable binary stream."""
+
+    def __init__(self, reader: io.IOBase | Any, writer: io.IOBase | Any) -> None:
+        if not hasattr(reader, "peek"):
+            reader = io.BufferedReader(reader, buffering=1 << 16)
+        self.reader = reader
+        self.writer = writer
+        self._closed = False
+
+    def read_stream(self) -> tuple[pa.Schema, Items] | None:
+        """Read the next IPC stream; None at a clean end of input (EOF between streams)."""
+        try:
+            if not self.reader.peek(1):
+                return None
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"cannot read from the peer: {exc}") from exc
+        try:
+            return read_stream(self.reader)
+        except pa.ArrowInvalid as exc:
+            text = str(exc)
+            if "Expected to be able to read" in text or "was null or length 0" in text:
+                raise TransportError(f"the peer closed the connection mid-message ({text})") from exc
+            raise IPCError(f"malformed Arrow IPC from the peer: {text}") from exc
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"cannot read from the peer: {exc}") from exc
+
+    def write(self, data: bytes | pa.Buffer) -> None:
+        """Write one or more complete IPC streams."""
+        try:
+            self.writer.write(data)
+            self.writer.flush()
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"cannot write to the peer: {exc}") from exc
+
+    def close(self) -> None:
+        """Close both ends (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for f in (self.writer, self.reader):
+            with contextlib.suppress(OSError, ValueError):
+                f.close()
+
+
+def make_pipe_pair() -> tuple[PipeTransport, PipeTransport]:
+    """Two connected in-process transports: ``(client_side, server_side)``."""
+    c2s_r, c2s_w = os.pipe()
+    s2c_r, s2c_w = os.pipe()
+    for fd in (c2s_w, s2c_w):
+        _grow_pipe(fd)
+    client = PipeTransport(os.fdopen(s2c_r, "rb", buffering=1 << 16), os.fdopen(c2s_w, "wb", buffering=0))
+    server = PipeTransport(os.fdopen(c2s_r, "rb", buffering=1 << 16), os.fdopen(s2c_w, "wb", buffering=0))
+    return client, server
+
+
+@contextlib.contextmanager
+def serve_pipe(
+    protocol: type[P],
+    implementation: object,
+    *,
+    on_log: Callable[[Message], None] | None = None,
+    external_location: object | None = None,
+    ipc_validation: IpcValidation | None = None,
+) -> Iterator[P]:
+    """Serve *implementation* on a thread over an in-process pipe and yield a typed proxy."""
+    from ..server import RpcServer
+
+    level = ipc_validation or IpcValidation.FULL
+    server = RpcServer(protocol, implementation, external_location=external_location, ipc_validation=level)
+    client_side, server_side = make_pipe_pair()
+    thread = threading.Thread(target=_serve_and_close, args=(server, server_side), name="vgi_rpc-serve_pipe", daemon=True)
+    thread.start()
+    try:
+        with RpcConnection(protocol, client_side, on_log=on_log, ipc_validation=level) as proxy:
+            yield proxy
+    finally:
+        client_side.close()
+        thread.join(timeout=10)
+
+
+def _serve_and_close(server: RpcServer, transport: PipeTransport) -> None:
+    try:
+        server.serve(transport)
+    finally:
+        transport.close()

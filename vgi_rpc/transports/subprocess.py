@@ -1,0 +1,112 @@
+"""Subprocess transport: a worker process speaking the pipe protocol on its stdin/stdout."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from typing import IO, Any, TypeVar
+
+from .._core.ipc import IpcValidation
+from ..client import RpcConnection
+from ..log import Message
+from .pipe import PipeTransport, _grow_pipe
+
+__all__ = ["StderrMode", "SubprocessTransport", "connect"]
+
+P = TypeVar("P")
+_log = logging.getLogger("vgi_rpc.wire.transport")
+
+
+class StderrMode(enum.Enum):
+    """What happens to a worker's stderr."""
+
+    INHERIT = "inherit"  # the worker writes to our stderr
+    PIPE = "pipe"  # lines are forwarded to a logger
+    DEVNULL = "devnull"  # discarded
+
+
+class SubprocessTransport(PipeTransport):
+    """A PipeTransport over a child process's stdin/stdout; closing it ends the process."""
+
+    def __init__(
+        self,
+        cmd: list[str],
+        *,
+        stderr: StderrMode = StderrMode.INHERIT,
+        stderr_logger: logging.Logger | None = None,
+        close_timeout: float = 5.0,
+    ) -> None:
+        target: Any = {StderrMode.INHERIT: None, StderrMode.PIPE: subprocess.PIPE, StderrMode.DEVNULL: subprocess.DEVNULL}[
+            stderr
+        ]
+        self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=target, bufsize=0)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        _grow_pipe(self.process.stdin.fileno())
+        self.close_timeout = close_timeout
+        self._stderr_thread: threading.Thread | None = None
+        if stderr is StderrMode.PIPE and self.process.stderr is not None:
+            logger = stderr_logger or logging.getLogger("vgi_rpc.worker.stderr")
+            self._stderr_thread = threading.Thread(
+                target=_forward_lines, args=(self.process.stderr, logger), name="vgi_rpc-stderr", daemon=True
+            )
+            self._stderr_thread.start()
+        _log.debug("spawned worker pid=%d cmd=%r", self.process.pid, cmd)
+        reader = open(self.process.stdout.fileno(), "rb", buffering=1 << 16, closefd=False)  # noqa: SIM115
+        super().__init__(reader, self.process.stdin)
+
+    @property
+    def pid(self) -> int:
+        """The worker's process id."""
+        return self.process.pid
+
+    def close(self) -> None:
+        """Close stdin (the worker's cue to exit), then wait; terminate, then kill, if it lingers."""
+        super().close()
+        proc = self.process
+        with contextlib.suppress(OSError, ValueError):
+            if proc.stdout is not None:
+                proc.stdout.close()
+        try:
+            proc.wait(timeout=self.close_timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(timeout=2)
+        _log.debug("worker pid=%d exited with %s", proc.pid, proc.returncode)
+
+
+def _forward_lines(stream: IO[bytes], logger: logging.Logger) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        for line in iter(stream.readline, b""):
+            logger.info("%s", line.decode("utf-8", "replace").rstrip())
+
+
+@contextlib.contextmanager
+def connect(
+    protocol: type[P],
+    cmd: list[str],
+    *,
+    on_log: Callable[[Message], None] | None = None,
+    external_location: Any | None = None,
+    stderr: StderrMode = StderrMode.INHERIT,
+    stderr_logger: logging.Logger | None = None,
+    ipc_validation: IpcValidation = IpcValidation.FULL,
+) -> Iterator[P]:
+    """Start ``cmd`` as a worker and yield a typed proxy; the worker exits when the block ends."""
+    transport = SubprocessTransport(cmd, stderr=stderr, stderr_logger=stderr_logger)
+    try:
+        with RpcConnection(
+            protocol, transport, on_log=on_log, external_location=external_location, ipc_validation=ipc_validation
+        ) as proxy:
+            yield proxy
+    finally:
+        transport.close()

@@ -230,11 +230,12 @@ class Dispatcher:
 
     # -- parameters -------------------------------------------------------------------------
 
+    def _check_schema(self, m: MethodSpec, schema: pa.Schema) -> None:
+        if not schema.equals(m.params_schema):
+            _explain_mismatch(m, m.params_schema, schema)  # raises unless only the column order differs
+
     def _decode_args(self, m: MethodSpec, schema: pa.Schema, batch: pa.RecordBatch) -> dict[str, Any]:
-        declared = m.params_schema
-        same = schema.equals(declared)
-        if not same:
-            _explain_mismatch(m, declared, schema)  # raises unless only the column order differs
+        same = schema.equals(m.params_schema)
         validate(batch, self.ipc_validation)
         args: dict[str, Any] = {}
         for i, p in enumerate(m.params):
@@ -275,15 +276,6 @@ class Dispatcher:
         m = bound.method
         request_id = record.request_id
         batch = request.batch
-        n_fields = len(m.params_schema)
-        if batch is None or (n_fields and batch.num_rows != 1):
-            rows = 0 if batch is None else batch.num_rows
-            fault = Fault(
-                "ProtocolError",
-                f"Expected 1 row in the request batch for {m.name}(), got {rows}. Each parameter is a column; "
-                f"the batch must have exactly 1 row with schema ({_schema_text(m.params_schema)}).",
-            )
-            return self._refuse(m, fault, EMPTY_SCHEMA, request_id)
         if m.is_stream:
             fault = Fault(
                 "NotImplementedError",
@@ -295,9 +287,21 @@ class Dispatcher:
         result_schema = m.result_schema
         try:
             self._check_protocol_version(bound, request.metadata)
-            kwargs = self._decode_args(m, request.schema, batch)
+            self._check_schema(m, request.schema)
         except Fault as fault:
             return self._refuse(m, fault, result_schema, request_id)
+        except TypeError as exc:
+            return self._refuse(m, exc, result_schema, request_id)
+        rows = 0 if batch is None else batch.num_rows
+        if batch is None or (m.params and rows != 1):
+            fault = Fault(
+                "ProtocolError",
+                f"Expected 1 row in the request batch for {m.name}(), got {rows}. Each parameter is a column; "
+                f"the batch must have exactly 1 row with schema ({_schema_text(m.params_schema)}).",
+            )
+            return self._refuse(m, fault, EMPTY_SCHEMA, request_id)
+        try:
+            kwargs = self._decode_args(m, request.schema, batch)
         except (TypeError, pa.ArrowException, ValueError, KeyError) as exc:
             return self._refuse(m, exc, result_schema, request_id)
         logs: Items = []

@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from ._core.dispatch import Dispatcher, Hosted, Request
-from ._core.ipc import EMPTY_SCHEMA, IpcValidation, Items, encode_stream
+from ._core.dispatch import Dispatcher, Hosted, Request, StreamStart
+from ._core.ipc import EMPTY_SCHEMA, BatchReader, IpcValidation, Items, StreamWriter, encode_stream
 from ._core.observe import CallObserver
 from ._core.service import service_spec
 from .errors import IPCError, TransportError
@@ -28,6 +28,9 @@ class ServerTransport(Protocol):
 
     def write(self, data: bytes | pa.Buffer) -> None:
         """Send bytes."""
+
+    def open_reader(self) -> BatchReader:
+        """Open the next IPC stream for batch-by-batch reading."""
 
 
 class RpcServer:
@@ -89,6 +92,9 @@ class RpcServer:
                 schema, items = incoming
                 batch, md = items[0] if items else (None, None)
                 reply = self.dispatcher.handle(Request(schema, batch, md or {}))
+                if isinstance(reply, StreamStart):
+                    self._serve_stream(transport, reply)
+                    continue
                 transport.write(encode_stream(reply.schema, reply.items))
                 if reply.drain_input:
                     transport.read_stream()
@@ -99,6 +105,31 @@ class RpcServer:
             except TransportError as exc:
                 _log.error("vgi_rpc server: stopping: %s", exc)
                 return
+            except Exception:
+                _log.exception("vgi_rpc server: internal error; closing the connection")
+                return
+
+    def _serve_stream(self, transport: ServerTransport, start: StreamStart) -> None:
+        """Drive one stream call in lock-step: one input batch in, that step's output out."""
+        call = start.call
+        try:
+            if start.header is not None:
+                transport.write(encode_stream(*start.header))
+            reader = transport.open_reader()
+            writer = StreamWriter(call.output_schema)
+            while True:
+                incoming = reader.next()
+                result = call.end() if incoming is None else call.step(*incoming)
+                for batch, md in result.items:
+                    writer.write(batch, md)
+                if result.done:
+                    writer.end()
+                transport.write(writer.take())
+                if result.done:
+                    reader.drain()
+                    return
+        finally:
+            self.dispatcher.stream_finished(start)
 
     def _try_report(self, transport: ServerTransport, exc: Exception) -> None:
         """Best effort: tell the client why the server stops, as an error stream."""

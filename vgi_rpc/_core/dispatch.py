@@ -24,11 +24,13 @@ from ..log import Message
 from . import keys
 from .context import AuthContext, CallContext
 from .ipc import EMPTY_SCHEMA, IpcValidation, empty_batch, validate
+from .lockstep import StreamCall
 from .messages import Fault, error_metadata, log_metadata
 from .observe import CallObserver, CallRecord
 from .service import MethodSpec, ServiceSpec
+from .streams import Stream
 
-__all__ = ["Dispatcher", "Hosted", "Reply", "Request"]
+__all__ = ["Dispatcher", "Hosted", "Reply", "Request", "StreamStart"]
 
 Items = list[tuple[pa.RecordBatch, dict[bytes, bytes] | None]]
 
@@ -53,6 +55,15 @@ class Reply:
     schema: pa.Schema
     items: Items = field(default_factory=list)
     drain_input: bool = False
+
+
+@dataclass(slots=True)
+class StreamStart:
+    """A stream call that started: the header stream to send (if declared) and the running call."""
+
+    call: StreamCall
+    header: tuple[pa.Schema, Items] | None
+    record: CallRecord
 
 
 @dataclass(frozen=True)
@@ -245,7 +256,7 @@ class Dispatcher:
 
     # -- the call ---------------------------------------------------------------------------
 
-    def handle(self, request: Request, auth: AuthContext | None = None) -> Reply:
+    def handle(self, request: Request, auth: AuthContext | None = None) -> Reply | StreamStart:
         """Serve one request; always returns the reply stream to send (never raises for bad input)."""
         request_id = secrets.token_hex(8)
         md = request.metadata
@@ -269,21 +280,14 @@ class Dispatcher:
             request_rows=request.batch.num_rows if request.batch is not None else 0,
         )
         reply = self._invoke(bound, request, record)
-        self._finish(record, reply)
+        if isinstance(reply, Reply):
+            self._finish(record, reply)
         return reply
 
-    def _invoke(self, bound: _Bound, request: Request, record: CallRecord) -> Reply:
+    def _invoke(self, bound: _Bound, request: Request, record: CallRecord) -> Reply | StreamStart:
         m = bound.method
         request_id = record.request_id
         batch = request.batch
-        if m.is_stream:
-            fault = Fault(
-                "NotImplementedError",
-                f"{m.name}() is a stream method; streams are not implemented by this server yet.",
-                code="UNIMPLEMENTED",
-                kind="method_not_implemented",
-            )
-            return self._refuse(m, fault, EMPTY_SCHEMA, request_id)
         result_schema = m.result_schema
         try:
             self._check_protocol_version(bound, request.metadata)
@@ -304,29 +308,75 @@ class Dispatcher:
             kwargs = self._decode_args(m, request.schema, batch)
         except (TypeError, pa.ArrowException, ValueError, KeyError) as exc:
             return self._refuse(m, exc, result_schema, request_id)
-        logs: Items = []
-
-        def emit_log(msg: Message) -> None:
-            logs.append((bound.log_batch, log_metadata(msg, server_id=self.server_id, request_id=request_id)))
-
+        logs: list[Message] = []
         if bound.wants_ctx:
-            kwargs["ctx"] = CallContext(
-                record.auth,
-                emit_log,
-                server_id=self.server_id,
-                method_name=m.name,
-                protocol_name=bound.hosted.spec.name,
-                request_id=request_id,
-            )
+            kwargs["ctx"] = self._context(bound, record, logs.append)
         try:
             value = bound.fn(**kwargs)
+            if m.is_stream:
+                return self._start_stream(bound, value, record, logs, kwargs.get("ctx"))
             result = self._result_batch(m, value)
         except Exception as exc:
-            reply = self.error_reply(exc, result_schema, request_id)
-            reply.items[:0] = logs
+            reply = self.error_reply(exc, EMPTY_SCHEMA if m.is_stream else result_schema, request_id)
+            reply.items[:0] = [self._log(bound.log_batch, msg, request_id) for msg in logs]
+            reply.drain_input = m.is_stream
             return reply
-        logs.append((result, None))
-        return Reply(result_schema, logs)
+        items: Items = [self._log(bound.log_batch, msg, request_id) for msg in logs]
+        items.append((result, None))
+        return Reply(result_schema, items)
+
+    def _log(self, batch: pa.RecordBatch, msg: Message, request_id: str) -> tuple[pa.RecordBatch, dict[bytes, bytes]]:
+        return (batch, log_metadata(msg, server_id=self.server_id, request_id=request_id))
+
+    def _context(self, bound: _Bound, record: CallRecord, emit: Callable[[Message], None]) -> CallContext:
+        return CallContext(
+            record.auth,
+            emit,
+            server_id=self.server_id,
+            method_name=bound.method.name,
+            protocol_name=bound.hosted.spec.name,
+            request_id=record.request_id,
+        )
+
+    def _start_stream(
+        self, bound: _Bound, value: Any, record: CallRecord, logs: list[Message], ctx: CallContext | None
+    ) -> StreamStart:
+        m = bound.method
+        if not isinstance(value, Stream):
+            raise TypeError(f"{m.name}() must return a Stream, got {type(value).__name__}")
+        if ctx is None:
+            ctx = self._context(bound, record, logs.append)
+        call = StreamCall(
+            value,
+            ctx,
+            server_id=self.server_id,
+            request_id=record.request_id,
+            init_logs=logs,
+            error_items=lambda exc, schema: self.error_reply(exc, schema, None).items,
+            ipc_validation=self.ipc_validation,
+        )
+        header: tuple[pa.Schema, Items] | None = None
+        if m.header_spec is not None:
+            obj = value.header
+            if obj is None or not isinstance(obj, m.header_spec.py_type):
+                raise TypeError(f"{m.name}() declares a {m.header_spec.py_type.__name__} header but returned {obj!r}")
+            header_batch = obj.to_record_batch()
+            items = call.header_items(header_batch.schema)
+            items.append((header_batch, None))
+            header = (header_batch.schema, items)
+        return StreamStart(call, header, record)
+
+    def stream_finished(self, start: StreamStart) -> None:
+        """Report the end of a stream call to the observers."""
+        record = start.record
+        record.cancelled = start.call.cancelled
+        if start.call.error is not None:
+            record.status = "error"
+            record.error_type = type(start.call.error).__name__
+            record.error_message = str(start.call.error)
+        record.duration_ms = (time.perf_counter_ns() - record.start_ns) / 1e6
+        for observer in self.observers:
+            observer.on_end(record)
 
     def _refuse(self, m: MethodSpec, exc: BaseException, schema: pa.Schema, request_id: str) -> Reply:
         reply = self.error_reply(exc, schema, request_id)

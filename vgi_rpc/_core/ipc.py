@@ -7,11 +7,14 @@ one after another on the same buffered byte source.
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 import pyarrow as pa
+
+from ..errors import IPCError, TransportError
 
 __all__ = [
     "EMPTY_SCHEMA",
@@ -108,3 +111,90 @@ def read_stream(source: Any) -> tuple[pa.Schema, Items]:
             break
         items.append((batch, dict(md) if md is not None else None))
     return reader.schema, items
+
+
+class _Chunks:
+    """A write-only sink that keeps what pyarrow writes until it is taken."""
+
+    __slots__ = ("chunks", "closed")
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class StreamWriter:
+    """Writes one IPC stream in steps; ``take()`` returns what each step added, as one bytes object."""
+
+    __slots__ = ("_sink", "_writer", "schema")
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self._sink = _Chunks()
+        self._writer = pa.ipc.new_stream(self._sink, schema)
+
+    def write(self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes] | None = None) -> None:
+        """Append one batch."""
+        self._writer.write_batch(batch, custom_metadata=to_kv(metadata))
+
+    def end(self) -> None:
+        """Append the end-of-stream marker (writing the schema first if nothing was written)."""
+        self._writer.close()
+
+    def take(self) -> bytes:
+        """Everything appended since the last take."""
+        data = b"".join(self._sink.chunks)
+        self._sink.chunks.clear()
+        return data
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn pyarrow and OS read failures into TransportError (EOF) or IPCError (bad bytes)."""
+    try:
+        yield
+    except pa.ArrowInvalid as exc:
+        text = str(exc)
+        if "Expected to be able to read" in text or "was null or length 0" in text:
+            raise TransportError(f"the peer closed the connection mid-message ({text})") from exc
+        raise IPCError(f"malformed Arrow IPC from the peer: {text}") from exc
+    except (OSError, ValueError) as exc:
+        raise TransportError(f"cannot read from the peer: {exc}") from exc
+
+
+class BatchReader:
+    """Reads one IPC stream batch by batch."""
+
+    __slots__ = ("_reader", "done", "schema")
+
+    def __init__(self, reader: pa.ipc.RecordBatchStreamReader) -> None:
+        self._reader = reader
+        self.schema: pa.Schema = reader.schema
+        self.done = False
+
+    def next(self) -> tuple[pa.RecordBatch, dict[bytes, bytes] | None] | None:
+        """The next batch and its metadata, or None at the end of the stream."""
+        if self.done:
+            return None
+        with translated_errors():
+            try:
+                batch, md = self._reader.read_next_batch_with_custom_metadata()
+            except StopIteration:
+                self.done = True
+                return None
+        return batch, (dict(md) if md is not None else None)
+
+    def drain(self) -> None:
+        """Read and discard the rest of the stream."""
+        while self.next() is not None:
+            pass

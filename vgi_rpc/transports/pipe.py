@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
-from .._core.ipc import IpcValidation, Items, read_stream
+from .._core.ipc import BatchReader, IpcValidation, Items, read_stream, translated_errors as _translated
 from ..client import RpcConnection
-from ..errors import IPCError, TransportError
 from ..log import Message
 
 if TYPE_CHECKING:
@@ -56,20 +55,15 @@ class PipeTransport:
 
     def read_stream(self) -> tuple[pa.Schema, Items] | None:
         """Read the next IPC stream; None at a clean end of input (EOF between streams)."""
-        try:
+        with _translated():
             if not self.reader.peek(1):
                 return None
-        except (OSError, ValueError) as exc:
-            raise TransportError(f"cannot read from the peer: {exc}") from exc
-        try:
             return read_stream(self.reader)
-        except pa.ArrowInvalid as exc:
-            text = str(exc)
-            if "Expected to be able to read" in text or "was null or length 0" in text:
-                raise TransportError(f"the peer closed the connection mid-message ({text})") from exc
-            raise IPCError(f"malformed Arrow IPC from the peer: {text}") from exc
-        except (OSError, ValueError) as exc:
-            raise TransportError(f"cannot read from the peer: {exc}") from exc
+
+    def open_reader(self) -> BatchReader:
+        """Open the next IPC stream for reading batch by batch (blocks until its schema arrives)."""
+        with _translated():
+            return BatchReader(pa.ipc.open_stream(self.reader))
 
     def write(self, data: bytes | pa.Buffer) -> None:
         """Write one or more complete IPC streams."""

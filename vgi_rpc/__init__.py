@@ -23,7 +23,10 @@ from ._core.streams import ProducerState as ProducerState
 from ._core.streams import Stream as Stream
 from ._core.streams import StreamState as StreamState
 from ._core.typemap import ArrowType as ArrowType
+from ._core.describe import MethodDescription as MethodDescription
+from ._core.describe import ServiceDescription as ServiceDescription
 from .client import RpcConnection as RpcConnection
+from .client import StreamSession as StreamSession
 from .errors import IPCError as IPCError
 from .errors import ProtocolError as ProtocolError
 from .errors import ProtocolVersionError as ProtocolVersionError
@@ -31,6 +34,7 @@ from .errors import RpcError as RpcError
 from .errors import TransportError as TransportError
 from .errors import VersionError as VersionError
 from .errors import VgiRpcError as VgiRpcError
+from .introspect import introspect as introspect
 from .log import Level as Level
 from .log import Message as Message
 from .server import RpcServer as RpcServer
@@ -57,6 +61,7 @@ __all__ = [
     "IpcValidation",
     "Level",
     "Message",
+    "MethodDescription",
     "MethodType",
     "OutputCollector",
     "PipeTransport",
@@ -67,8 +72,10 @@ __all__ = [
     "RpcError",
     "RpcMethodInfo",
     "RpcServer",
+    "ServiceDescription",
     "StderrMode",
     "Stream",
+    "StreamSession",
     "StreamState",
     "SubprocessTransport",
     "TransportError",
@@ -76,6 +83,7 @@ __all__ = [
     "VgiRpcError",
     "connect",
     "describe_rpc",
+    "introspect",
     "make_pipe_pair",
     "rpc_methods",
     "run_server",

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from ._core.describe import Reflection, ReflectionImpl
 from ._core.dispatch import Dispatcher, Hosted, Request, StreamStart
 from ._core.ipc import EMPTY_SCHEMA, BatchReader, IpcValidation, Items, StreamWriter, encode_stream
 from ._core.observe import CallObserver
@@ -55,6 +56,7 @@ class RpcServer:
         enable_describe: bool = False,
         ipc_validation: IpcValidation | None = IpcValidation.FULL,
         include_tracebacks: bool = True,
+        server_version: str = "",
         observers: Sequence[CallObserver] = (),
     ) -> None:
         if external_location is not None:
@@ -65,8 +67,13 @@ class RpcServer:
         self.server_id = server_id or secrets.token_hex(6)
         self.enable_describe = enable_describe
         self.ipc_validation = ipc_validation or IpcValidation.FULL
+        hosted = [Hosted(self.spec, implementation)]
+        if enable_describe:
+            reflection = service_spec(Reflection)
+            impl = ReflectionImpl([self.spec, reflection], self.server_id, server_version)
+            hosted.append(Hosted(reflection, impl, framework=True))
         self.dispatcher = Dispatcher(
-            [Hosted(self.spec, implementation)],
+            hosted,
             server_id=self.server_id,
             ipc_validation=self.ipc_validation,
             include_tracebacks=include_tracebacks,

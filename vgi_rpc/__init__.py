@@ -10,6 +10,8 @@ from ._core.context import AuthContext as AuthContext
 from ._core.context import CallContext as CallContext
 from ._core.context import CallStatistics as CallStatistics
 from ._core.dataclass import ArrowSerializableDataclass as ArrowSerializableDataclass
+from ._core.describe import MethodDescription as MethodDescription
+from ._core.describe import ServiceDescription as ServiceDescription
 from ._core.ipc import IpcValidation as IpcValidation
 from ._core.keys import REQUEST_VERSION as REQUEST_VERSION
 from ._core.service import MethodType as MethodType
@@ -23,8 +25,6 @@ from ._core.streams import ProducerState as ProducerState
 from ._core.streams import Stream as Stream
 from ._core.streams import StreamState as StreamState
 from ._core.typemap import ArrowType as ArrowType
-from ._core.describe import MethodDescription as MethodDescription
-from ._core.describe import ServiceDescription as ServiceDescription
 from .client import RpcConnection as RpcConnection
 from .client import StreamSession as StreamSession
 from .errors import IPCError as IPCError

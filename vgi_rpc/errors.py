@@ -44,6 +44,7 @@ class RpcError(VgiRpcError):
         error_code: A gRPC status code name (``"UNKNOWN"``, ``"UNIMPLEMENTED"``, ...).
         error_kind: An open-set classification token (``"method_not_implemented"``, ...) or "".
         error_details: Structured details (``[{"@type": ...}]``), or None.
+
     """
 
     def __init__(

@@ -19,7 +19,8 @@ def introspect(
     The transport stays open. Raises ``RpcError`` (kind ``protocol_not_supported``) when the server
     does not host reflection (it was started without ``enable_describe``).
     """
-    proxy = RpcConnection(Reflection, transport, ipc_validation=ipc_validation).proxy
+    connection = RpcConnection(Reflection, transport, ipc_validation=ipc_validation)  # type: ignore[type-abstract]
+    proxy: Reflection = connection.proxy
     listing = proxy.list_protocols()
     if protocol is None:
         names = [p.protocol for p in listing.protocols if p.protocol != REFLECTION_PROTOCOL]

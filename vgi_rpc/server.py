@@ -44,6 +44,7 @@ class RpcServer:
         server_id: A fixed server id (default: 12 random hex digits).
         enable_describe: Host the ``vgi_rpc.Reflection.v1`` introspection protocol.
         ipc_validation: How thoroughly received batches are validated.
+
     """
 
     def __init__(

@@ -51,10 +51,10 @@ def _plan(cls: type) -> _Plan:
 class ArrowSerializableDataclass:
     """Mixin for ``@dataclass`` classes that travel as Arrow: a schema plus IPC (de)serialization."""
 
-    ARROW_SCHEMA: ClassVar[pa.Schema] = _SchemaAttr()  # type: ignore[assignment]
+    ARROW_SCHEMA: ClassVar[pa.Schema] = _SchemaAttr()
 
     def to_record_batch(self) -> pa.RecordBatch:
-        """This instance as a one-row record batch on ``ARROW_SCHEMA``."""
+        """Return the instance as a one-row record batch on ``ARROW_SCHEMA``."""
         plan = _plan(type(self))
         data = {}
         for name, enc in zip(plan.names, plan.encoders, strict=True):
@@ -63,7 +63,7 @@ class ArrowSerializableDataclass:
         return pa.RecordBatch.from_pydict(data, schema=plan.schema)
 
     def serialize_to_bytes(self) -> bytes:
-        """This instance as a complete IPC stream (schema, one batch, EOS)."""
+        """Return the instance as a complete IPC stream (schema, one batch, EOS)."""
         return bytes(one_batch(self.ARROW_SCHEMA, self.to_record_batch()).to_pybytes())
 
     def serialize(self, dest: io.IOBase) -> None:

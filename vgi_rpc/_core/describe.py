@@ -31,7 +31,7 @@ DESCRIBE_VERSION = "5"
 _HASH_PREFIX = b"vgi_rpc.protocol_hash.v1|"
 
 
-def type_token(t: pa.DataType) -> str:  # noqa: C901 - one branch per type family
+def type_token(t: pa.DataType) -> str:
     """The canonical spelling of an Arrow type in a protocol hash."""
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         child = t.value_field

@@ -298,12 +298,12 @@ class Dispatcher:
             return self._refuse(m, exc, result_schema, request_id)
         rows = 0 if batch is None else batch.num_rows
         if batch is None or (m.params and rows != 1):
-            fault = Fault(
+            bad_rows = Fault(
                 "ProtocolError",
                 f"Expected 1 row in the request batch for {m.name}(), got {rows}. Each parameter is a column; "
                 f"the batch must have exactly 1 row with schema ({_schema_text(m.params_schema)}).",
             )
-            return self._refuse(m, fault, EMPTY_SCHEMA, request_id)
+            return self._refuse(m, bad_rows, EMPTY_SCHEMA, request_id)
         try:
             kwargs = self._decode_args(m, request.schema, batch)
         except (TypeError, pa.ArrowException, ValueError, KeyError) as exc:

@@ -41,7 +41,7 @@ class RequestEncoder:
         self._empty_request: bytes | None = None
         if not method.params:
             batch = pa.RecordBatch.from_arrays([], schema=EMPTY_SCHEMA)
-            self._empty_request = encode_stream(EMPTY_SCHEMA, ((batch, self._metadata),)).to_pybytes()
+            self._empty_request = bytes(encode_stream(EMPTY_SCHEMA, ((batch, self._metadata),)).to_pybytes())
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Map positional and keyword arguments to parameters, filling in defaults."""
@@ -83,7 +83,7 @@ class RequestEncoder:
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
                 raise TypeError(f"{m.name}(): parameter {p.name!r}: cannot convert {value!r}: {exc}") from None
         batch = pa.RecordBatch.from_arrays(arrays, schema=m.params_schema)
-        return encode_stream(m.params_schema, ((batch, self._metadata),)).to_pybytes()
+        return bytes(encode_stream(m.params_schema, ((batch, self._metadata),)).to_pybytes())
 
 
 def read_unary_reply(
@@ -93,6 +93,24 @@ def read_unary_reply(
     ipc_validation: IpcValidation,
 ) -> Any:
     """Consume a unary reply stream: deliver logs, raise the error, or return the decoded value."""
+    result = _terminal_batch(method, batches, on_log)
+    if method.result is None:
+        return None
+    if result.num_rows != 1 or result.num_columns < 1:
+        raise ProtocolError(f"{method.name}(): expected a one-row result batch, got {result.num_rows} rows")
+    validate(result, ipc_validation)
+    value = result.column(0)[0].as_py()
+    if value is not None and method.decode_result is not None:
+        value = method.decode_result(value)
+    return value
+
+
+def _terminal_batch(
+    method: MethodSpec,
+    batches: Iterable[tuple[pa.RecordBatch, Mapping[bytes, bytes] | None]],
+    on_log: OnLog | None,
+) -> pa.RecordBatch:
+    """Deliver logs; return the result batch, or raise the error the stream carried."""
     error: RpcError | None = None
     result: pa.RecordBatch | None = None
     for batch, md in batches:
@@ -111,12 +129,4 @@ def read_unary_reply(
         raise error
     if result is None:
         raise ProtocolError(f"{method.name}(): the reply stream ended without a result batch")
-    if method.result is None:
-        return None
-    if result.num_rows != 1 or result.num_columns < 1:
-        raise ProtocolError(f"{method.name}(): expected a one-row result batch, got {result.num_rows} rows")
-    validate(result, ipc_validation)
-    value = result.column(0)[0].as_py()
-    if value is not None and method.decode_result is not None:
-        value = method.decode_result(value)
-    return value
+    return result

@@ -116,7 +116,9 @@ class StreamCall:
                 try:
                     col = col.cast(f.type)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                    raise TypeError(f"exchange input column {f.name!r}: cannot cast {col.type} to {f.type}: {exc}") from None
+                    raise TypeError(
+                        f"exchange input column {f.name!r}: cannot cast {col.type} to {f.type}: {exc}"
+                    ) from None
             columns.append(col)
         return pa.RecordBatch.from_arrays(columns, schema=expected)
 
@@ -128,12 +130,7 @@ class StreamCall:
         result = StepResult(self._take_init_logs())
         md = metadata or {}
         if keys.CANCEL in md:
-            self.cancelled = True
-            with contextlib.suppress(Exception):
-                self.state.on_cancel(self.ctx)
-            self.phase = StreamPhase.DONE
-            result.done = result.cancelled = True
-            return result
+            return self._cancel(result)
         out = self._out = OutputCollector(self.output_schema, producer_mode=not self.is_exchange)
         try:
             if self.is_exchange:
@@ -142,33 +139,41 @@ class StreamCall:
             user_md = {k: v for k, v in md.items() if not k.startswith(b"vgi_rpc.")} or None
             self.state.process(AnnotatedBatch(batch, pa.KeyValueMetadata(user_md) if user_md else None), out, self.ctx)
         except Exception as exc:
-            for item in out.items:
-                if isinstance(item, Message):
-                    result.items.append(self._log_item(item, None))
-            result.items.extend(self._error_items(exc, self.output_schema))
-            result.done = True
-            result.error = self.error = exc
-            self.phase = StreamPhase.DONE
-            return result
+            return self._fail(result, out, exc)
         finally:
             self._out = None
-        for item in out.items:
-            if isinstance(item, Message):
-                result.items.append(self._log_item(item, None))
-            else:
-                result.items.append(item)
+        if not self.is_exchange and out.data_count == 0 and not out.finished:
+            return self._fail(result, out, RuntimeError("produce() neither emitted a batch nor called out.finish()"))
+        self._append_output(result, out)
         if self.is_exchange and out.data_count == 0:
             result.items.append((empty_batch(self.output_schema), None))
-        elif not self.is_exchange and out.data_count == 0 and not out.finished:
-            exc = RuntimeError("produce() neither emitted a batch nor called out.finish()")
-            result.items.extend(self._error_items(exc, self.output_schema))
-            result.done = True
-            result.error = self.error = exc
-            self.phase = StreamPhase.DONE
-            return result
         if out.finished:
             result.done = True
             self.phase = StreamPhase.DONE
+        return result
+
+    def _append_output(self, result: StepResult, out: OutputCollector, logs_only: bool = False) -> None:
+        for item in out.items:
+            if isinstance(item, Message):
+                result.items.append(self._log_item(item, None))
+            elif not logs_only:
+                result.items.append(item)
+
+    def _cancel(self, result: StepResult) -> StepResult:
+        self.cancelled = True
+        with contextlib.suppress(Exception):
+            self.state.on_cancel(self.ctx)
+        self.phase = StreamPhase.DONE
+        result.done = result.cancelled = True
+        return result
+
+    def _fail(self, result: StepResult, out: OutputCollector, exc: BaseException) -> StepResult:
+        """Logs emitted before the failure, then the error batch; the output ends."""
+        self._append_output(result, out, logs_only=True)
+        result.items.extend(self._error_items(exc, self.output_schema))
+        result.done = True
+        result.error = self.error = exc
+        self.phase = StreamPhase.DONE
         return result
 
     def end(self) -> StepResult:

@@ -194,30 +194,8 @@ def _method_spec(protocol: type, protocol_name: str, attr: str, func: Any) -> Me
         params.append(ParamSpec(p.name, spec, to_arrow(spec), from_arrow(spec), p.default))
     ret = hints.get("return", type(None))
     stream = _stream_args(ret)
-    result: TypeSpec | None = None
-    header_spec: TypeSpec | None = None
-    header_type = None
-    is_exchange: bool | None = None
-    if stream is not None:
-        state_type, header_type = stream
-        if isinstance(state_type, type) and issubclass(state_type, ExchangeState):
-            is_exchange = True
-        elif isinstance(state_type, type) and issubclass(state_type, ProducerState):
-            is_exchange = False
-        if header_type is not None:
-            try:
-                header_spec = resolve(header_type)
-            except TypeError as exc:
-                raise TypeError(f"{where}: stream header: {exc}") from None
-        result_schema = EMPTY_SCHEMA
-    elif ret is None or ret is type(None):
-        result_schema = EMPTY_SCHEMA
-    else:
-        try:
-            result = resolve(ret)
-        except TypeError as exc:
-            raise TypeError(f"{where}: return type: {exc}") from None
-        result_schema = pa.schema([result.field("result")])
+    result, header_type, header_spec, is_exchange = _resolve_return(where, ret, stream)
+    result_schema = pa.schema([result.field("result")]) if result is not None else EMPTY_SCHEMA
     info = RpcMethodInfo(
         name=attr,
         params_schema=pa.schema([p.spec.field(p.name) for p in params]),
@@ -240,6 +218,32 @@ def _method_spec(protocol: type, protocol_name: str, attr: str, func: Any) -> Me
         from_arrow(result) if result else None,
         header_spec,
     )
+
+
+def _resolve_return(
+    where: str, ret: Any, stream: tuple[Any, Any] | None
+) -> tuple[TypeSpec | None, Any, TypeSpec | None, bool | None]:
+    """(result spec, header type, header spec, is_exchange) of a return annotation."""
+    if stream is None:
+        if ret is None or ret is type(None):
+            return None, None, None, None
+        try:
+            return resolve(ret), None, None, None
+        except TypeError as exc:
+            raise TypeError(f"{where}: return type: {exc}") from None
+    state_type, header_type = stream
+    is_exchange: bool | None = None
+    if isinstance(state_type, type) and issubclass(state_type, ExchangeState):
+        is_exchange = True
+    elif isinstance(state_type, type) and issubclass(state_type, ProducerState):
+        is_exchange = False
+    header_spec = None
+    if header_type is not None:
+        try:
+            header_spec = resolve(header_type)
+        except TypeError as exc:
+            raise TypeError(f"{where}: stream header: {exc}") from None
+    return None, header_type, header_spec, is_exchange
 
 
 def rpc_methods(protocol: type) -> Mapping[str, RpcMethodInfo]:

@@ -46,7 +46,8 @@ class AnnotatedBatch:
         return cls(pa.RecordBatch.from_pydict(data, schema=schema))
 
     def __repr__(self) -> str:
-        return f"AnnotatedBatch({self.batch.num_rows} rows, schema={self.batch.schema.names}, metadata={self.custom_metadata})"
+        names = self.batch.schema.names
+        return f"AnnotatedBatch({self.batch.num_rows} rows, schema={names}, metadata={self.custom_metadata})"
 
 
 def _md_bytes(metadata: Mapping[str, str] | Mapping[bytes, bytes] | None) -> dict[bytes, bytes] | None:
@@ -132,7 +133,7 @@ class StreamState(ArrowSerializableDataclass):
         """Handle one input batch (a zero-row tick for producers)."""
         raise NotImplementedError
 
-    def on_cancel(self, ctx: CallContext) -> None:  # noqa: B027 - optional hook
+    def on_cancel(self, ctx: CallContext) -> None:
         """Called once when the client cancels the stream."""
 
 

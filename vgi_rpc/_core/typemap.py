@@ -29,6 +29,7 @@ class ArrowType:
     Args:
         arrow_type: The exact Arrow type to put on the wire.
         nullable: Force the field's nullability (default: from the annotation).
+
     """
 
     arrow_type: pa.DataType
@@ -99,11 +100,10 @@ def _split_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def resolve(tp: Any, *, nested: bool = False) -> TypeSpec:
-    """Resolve an annotation to a TypeSpec; raise ``TypeError`` for unsupported annotations."""
+def _peel(tp: Any) -> tuple[Any, ArrowType | None, bool]:
+    """Strip Annotated and Optional in any order: Annotated[T | None, X] and Annotated[T, X] | None."""
     override: ArrowType | None = None
     nullable = False
-    # Peel Annotated and Optional in any order: Annotated[T | None, X] and Annotated[T, X] | None.
     while True:
         if typing.get_origin(tp) is typing.Annotated:
             for meta in tp.__metadata__:
@@ -119,6 +119,12 @@ def resolve(tp: Any, *, nested: bool = False) -> TypeSpec:
         break
     while hasattr(tp, "__supertype__"):  # typing.NewType
         tp = tp.__supertype__
+    return tp, override, nullable
+
+
+def resolve(tp: Any, *, nested: bool = False) -> TypeSpec:
+    """Resolve an annotation to a TypeSpec; raise ``TypeError`` for unsupported annotations."""
+    tp, override, nullable = _peel(tp)
     spec = _resolve_bare(tp, nested=nested, has_override=override is not None)
     if override is not None:
         kind = spec.kind

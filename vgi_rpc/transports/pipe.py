@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
-from .._core.ipc import BatchReader, IpcValidation, Items, read_stream, translated_errors as _translated
+from .._core.ipc import BatchReader, IpcValidation, Items, read_stream
+from .._core.ipc import translated_errors as _translated
 from ..client import RpcConnection
+from ..errors import TransportError
 from ..log import Message
 
 if TYPE_CHECKING:
@@ -48,7 +50,7 @@ class PipeTransport:
 
     def __init__(self, reader: io.IOBase | Any, writer: io.IOBase | Any) -> None:
         if not hasattr(reader, "peek"):
-            reader = io.BufferedReader(reader, buffering=1 << 16)
+            reader = io.BufferedReader(reader, 1 << 16)
         self.reader = reader
         self.writer = writer
         self._closed = False
@@ -109,7 +111,9 @@ def serve_pipe(
     level = ipc_validation or IpcValidation.FULL
     server = RpcServer(protocol, implementation, external_location=external_location, ipc_validation=level)
     client_side, server_side = make_pipe_pair()
-    thread = threading.Thread(target=_serve_and_close, args=(server, server_side), name="vgi_rpc-serve_pipe", daemon=True)
+    thread = threading.Thread(
+        target=_serve_and_close, args=(server, server_side), name="vgi_rpc-serve_pipe", daemon=True
+    )
     thread.start()
     try:
         with RpcConnection(protocol, client_side, on_log=on_log, ipc_validation=level) as proxy:

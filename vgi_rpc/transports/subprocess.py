@@ -40,9 +40,11 @@ class SubprocessTransport(PipeTransport):
         stderr_logger: logging.Logger | None = None,
         close_timeout: float = 5.0,
     ) -> None:
-        target: Any = {StderrMode.INHERIT: None, StderrMode.PIPE: subprocess.PIPE, StderrMode.DEVNULL: subprocess.DEVNULL}[
-            stderr
-        ]
+        target: Any = {
+            StderrMode.INHERIT: None,
+            StderrMode.PIPE: subprocess.PIPE,
+            StderrMode.DEVNULL: subprocess.DEVNULL,
+        }[stderr]
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=target, bufsize=0)
         assert self.process.stdin is not None and self.process.stdout is not None
         _grow_pipe(self.process.stdin.fileno())

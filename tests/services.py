@@ -10,7 +10,17 @@ from typing import Annotated, ClassVar, Protocol
 
 import pyarrow as pa
 
-from vgi_rpc import ArrowSerializableDataclass, ArrowType, CallContext, Level
+from vgi_rpc import (
+    AnnotatedBatch,
+    ArrowSerializableDataclass,
+    ArrowType,
+    CallContext,
+    ExchangeState,
+    Level,
+    OutputCollector,
+    ProducerState,
+    Stream,
+)
 
 
 class Calculator(Protocol):
@@ -69,7 +79,9 @@ class Everything(Protocol):
     def echo_shape(self, value: Shape) -> Shape: ...
     def echo_int32(self, value: Annotated[int, ArrowType(pa.int32())]) -> Annotated[int, ArrowType(pa.int32())]: ...
     def echo_uint64(self, value: Annotated[int, ArrowType(pa.uint64())]) -> Annotated[int, ArrowType(pa.uint64())]: ...
-    def echo_date(self, value: Annotated[dt.date, ArrowType(pa.date32())]) -> Annotated[dt.date, ArrowType(pa.date32())]: ...
+    def echo_date(
+        self, value: Annotated[dt.date, ArrowType(pa.date32())]
+    ) -> Annotated[dt.date, ArrowType(pa.date32())]: ...
     def echo_ts(
         self, value: Annotated[dt.datetime, ArrowType(pa.timestamp("us", tz="UTC"))]
     ) -> Annotated[dt.datetime, ArrowType(pa.timestamp("us", tz="UTC"))]: ...
@@ -153,3 +165,105 @@ class EverythingImpl:
 
 def raise_it(message: str) -> None:
     raise ValueError(message)
+
+
+# -- streams ------------------------------------------------------------------------------------
+
+_COUNT_SCHEMA = pa.schema([pa.field("i", pa.int64())])
+
+
+@dataclass
+class CountState(ProducerState):
+    """Emits 0..n-1 (forever when n < 0), with a log before each batch when chatty."""
+
+    n: int
+    chatty: bool = False
+    fail_at: int = -1
+    i: int = 0
+
+    def produce(self, out: OutputCollector, ctx: CallContext) -> None:
+        if self.i == self.fail_at:
+            raise RuntimeError(f"failed at {self.i}")
+        if 0 <= self.n <= self.i:
+            out.finish()
+            return
+        if self.chatty:
+            out.client_log(Level.INFO, f"batch {self.i}")
+        out.emit_pydict({"i": [self.i]})
+        self.i += 1
+
+    def on_cancel(self, ctx: CallContext) -> None:
+        COUNTERS["cancelled"] += 1
+
+
+@dataclass
+class SumState(ExchangeState):
+    total: float = 0.0
+
+    def exchange(self, input: AnnotatedBatch, out: OutputCollector, ctx: CallContext) -> None:
+        for v in input.batch.column("value").to_pylist():
+            self.total += v
+        out.emit_pydict({"total": [self.total]})
+
+
+@dataclass
+class WideState(ProducerState):
+    """A producer whose output schema depends on the call's arguments."""
+
+    columns: int
+    done: bool = False
+
+    def produce(self, out: OutputCollector, ctx: CallContext) -> None:
+        if self.done:
+            out.finish()
+            return
+        out.emit_pydict({f"c{k}": [k] for k in range(self.columns)})
+        self.done = True
+
+
+@dataclass(frozen=True)
+class CountHeader(ArrowSerializableDataclass):
+    total: int
+    label: str
+
+
+COUNTERS = {"cancelled": 0}
+
+
+class StreamService(Protocol):
+    def count(self, n: int, chatty: bool = False, fail_at: int = -1) -> Stream[ProducerState]: ...
+    def count_with_header(self, n: int) -> Stream[ProducerState, CountHeader]: ...
+    def running_sum(self) -> Stream[ExchangeState]: ...
+    def wide(self, columns: int) -> Stream[ProducerState]: ...
+    def broken_start(self) -> Stream[ProducerState]: ...
+    def cancelled_count(self) -> int: ...
+    def ping(self) -> str: ...
+
+
+class StreamServiceImpl:
+    def count(self, n: int, chatty: bool = False, fail_at: int = -1) -> Stream[CountState]:
+        return Stream(output_schema=_COUNT_SCHEMA, state=CountState(n, chatty, fail_at))
+
+    def count_with_header(self, n: int, ctx: CallContext) -> Stream[CountState, CountHeader]:
+        ctx.client_log(Level.INFO, "starting")
+        return Stream(output_schema=_COUNT_SCHEMA, state=CountState(n), header=CountHeader(n, f"{n} items"))
+
+    def running_sum(self) -> Stream[SumState]:
+        return Stream(
+            output_schema=pa.schema([pa.field("total", pa.float64())]),
+            state=SumState(),
+            input_schema=pa.schema([pa.field("value", pa.float64())]),
+        )
+
+    def wide(self, columns: int) -> Stream[WideState]:
+        schema = pa.schema([pa.field(f"c{k}", pa.int64()) for k in range(columns)])
+        return Stream(output_schema=schema, state=WideState(columns))
+
+    def broken_start(self) -> Stream[CountState]:
+        raise ValueError("cannot start")
+
+    def cancelled_count(self) -> int:
+        return COUNTERS["cancelled"]
+
+    def ping(self) -> str:
+        return "pong"

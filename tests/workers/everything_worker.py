@@ -5,11 +5,20 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from tests.services import Calculator, CalculatorImpl, Everything, EverythingImpl  # noqa: E402
-from vgi_rpc import run_server  # noqa: E402
+from tests.services import (
+    Calculator,
+    CalculatorImpl,
+    Everything,
+    EverythingImpl,
+    StreamService,
+    StreamServiceImpl,
+)
+from vgi_rpc import run_server
 
 if __name__ == "__main__":
-    if "--calc" in sys.argv:
+    if "--streams" in sys.argv:
+        run_server(StreamService, StreamServiceImpl())
+    elif "--calc" in sys.argv:
         run_server(Calculator, CalculatorImpl())
     else:
         run_server(Everything, EverythingImpl())

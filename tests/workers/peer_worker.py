@@ -9,8 +9,8 @@ import sys
 
 sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-import vgi_rpc  # noqa: E402
-from tests.services import Everything, EverythingImpl  # noqa: E402
+import vgi_rpc
+from tests.services import Everything, EverythingImpl
 
 if __name__ == "__main__":
     if os.environ.get("VGI_TEST_WHOAMI"):

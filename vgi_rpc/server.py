@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from ._core.describe import Reflection, ReflectionImpl
 from ._core.dispatch import Dispatcher, Hosted, Request, StreamStart
-from ._core.ipc import EMPTY_SCHEMA, BatchReader, IpcValidation, Items, StreamWriter, encode_stream
+from ._core.ipc import BatchReader, IpcValidation, Items, StreamWriter, encode_stream
 from ._core.observe import CallObserver
 from ._core.service import service_spec
 from .errors import IPCError, TransportError
@@ -107,8 +107,8 @@ class RpcServer:
                 if reply.drain_input:
                     transport.read_stream()
             except IPCError as exc:
+                # no framing on a pipe: after bytes that are not IPC there is no next request to find
                 _log.error("vgi_rpc server: stopping: %s", exc)
-                self._try_report(transport, exc)
                 return
             except TransportError as exc:
                 _log.error("vgi_rpc server: stopping: %s", exc)
@@ -138,11 +138,3 @@ class RpcServer:
                     return
         finally:
             self.dispatcher.stream_finished(start)
-
-    def _try_report(self, transport: ServerTransport, exc: Exception) -> None:
-        """Best effort: tell the client why the server stops, as an error stream."""
-        try:
-            reply = self.dispatcher.error_reply(exc, EMPTY_SCHEMA, None)
-            transport.write(encode_stream(reply.schema, reply.items))
-        except (TransportError, OSError):
-            pass

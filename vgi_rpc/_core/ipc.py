@@ -95,6 +95,14 @@ def as_bytes(buf: Any) -> bytes:
 Items = list[tuple[pa.RecordBatch, dict[bytes, bytes] | None]]
 
 
+def decode_stream(data: bytes) -> tuple[pa.Schema, Items]:
+    """Decode one complete IPC stream held in memory; ``IPCError`` if it is malformed."""
+    try:
+        return read_stream(pa.BufferReader(data))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise IPCError(f"malformed Arrow IPC stream: {exc}") from exc
+
+
 def read_stream(source: Any) -> tuple[pa.Schema, Items]:
     """Read one complete IPC stream (up to and including EOS) from a file-like *source*.
 

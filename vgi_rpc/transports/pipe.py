@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
-from .._core.ipc import BatchReader, IpcValidation, Items, read_stream
+from .._core.framing import FrameReader, MessageFeed
+from .._core.ipc import BatchReader, IpcValidation, Items, decode_stream
 from .._core.ipc import translated_errors as _translated
 from ..client import RpcConnection
 from ..errors import TransportError
@@ -49,23 +50,25 @@ class PipeTransport:
     """A transport over a readable and a writable binary stream."""
 
     def __init__(self, reader: io.IOBase | Any, writer: io.IOBase | Any) -> None:
-        if not hasattr(reader, "peek"):
+        if not hasattr(reader, "peek"):  # unbuffered: add a buffer so small reads stay cheap
             reader = io.BufferedReader(reader, 1 << 16)
         self.reader = reader
         self.writer = writer
+        self._frames = FrameReader(reader.read)
         self._closed = False
 
     def read_stream(self) -> tuple[pa.Schema, Items] | None:
         """Read the next IPC stream; None at a clean end of input (EOF between streams)."""
         with _translated():
-            if not self.reader.peek(1):
+            data = self._frames.read_stream()
+            if data is None:
                 return None
-            return read_stream(self.reader)
+        return decode_stream(data)
 
     def open_reader(self) -> BatchReader:
         """Open the next IPC stream for reading batch by batch (blocks until its schema arrives)."""
         with _translated():
-            return BatchReader(pa.ipc.open_stream(self.reader))
+            return BatchReader(MessageFeed(self._frames).open())
 
     def write(self, data: bytes | pa.Buffer) -> None:
         """Write one or more complete IPC streams."""

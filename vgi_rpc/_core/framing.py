@@ -1,0 +1,149 @@
+"""Arrow IPC message framing on a byte source, checked before anything is allocated.
+
+A pipe carries back-to-back IPC streams with no outer framing, so the reader frames each
+encapsulated message itself: continuation marker, metadata length, flatbuffer metadata and the
+body length read from it. Absurd lengths are rejected at once (a wrong length would otherwise
+block forever waiting for bytes that never come) and whole streams are handed to pyarrow as one
+in-memory buffer, which is also the fastest way to decode them.
+
+Only the standard library and pyarrow; the source is any object with ``read(n) -> bytes``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any, Final
+
+import pyarrow as pa
+
+from ..errors import IPCError, TransportError
+
+__all__ = ["MAX_METADATA_BYTES", "FrameReader", "MessageFeed"]
+
+MAX_METADATA_BYTES: Final = 64 << 20  # flatbuffer metadata; real messages need a few KiB
+MAX_BODY_BYTES: Final = 1 << 40
+_CONTINUATION: Final = b"\xff\xff\xff\xff"
+_U16 = struct.Struct("<H").unpack_from
+_I32 = struct.Struct("<i").unpack_from
+_U32 = struct.Struct("<I").unpack_from
+_I64 = struct.Struct("<q").unpack_from
+
+
+def body_length(meta: bytes) -> int:
+    """The ``bodyLength`` field of a flatbuffer ``Message`` table (0 when absent)."""
+    try:
+        root = _U32(meta, 0)[0]
+        vtable = root - _I32(meta, root)[0]
+        vtable_size = _U16(meta, vtable)[0]
+        slot = 4 + 2 * 3  # field 3 of Message: bodyLength
+        if slot + 2 > vtable_size:
+            return 0
+        offset = _U16(meta, vtable + slot)[0]
+        if offset == 0:
+            return 0
+        length = int(_I64(meta, root + offset)[0])
+    except struct.error:
+        raise IPCError("malformed Arrow IPC message metadata") from None
+    if length < 0 or length > MAX_BODY_BYTES:
+        raise IPCError(f"Arrow IPC message declares an impossible body length ({length})")
+    return length
+
+
+class FrameReader:
+    """Reads whole IPC messages and streams from a blocking byte source."""
+
+    __slots__ = ("_read",)
+
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self._read = read
+
+    def _exact(self, n: int, what: str) -> bytes:
+        data = self._read(n)
+        if len(data) == n:
+            return data
+        parts = [data]
+        got = len(data)
+        while got < n:
+            more = self._read(n - got)
+            if not more:
+                raise TransportError(f"the peer closed the connection in the middle of {what}")
+            parts.append(more)
+            got += len(more)
+        return b"".join(parts)
+
+    def read_message(self, first: bytes = b"") -> tuple[bytes, bool]:
+        """One encapsulated message as bytes, and whether it was the end-of-stream marker."""
+        prefix = first + self._exact(4 - len(first), "a message") if len(first) < 4 else first
+        if prefix == _CONTINUATION:
+            length_bytes = self._exact(4, "a message header")
+            length = _I32(length_bytes, 0)[0]
+            head = prefix + length_bytes
+        else:  # pre-1.0 format: the length comes first
+            length = _I32(prefix, 0)[0]
+            head = prefix
+        if length == 0:
+            return head, True
+        if length < 0 or length > MAX_METADATA_BYTES:
+            raise IPCError(f"not an Arrow IPC stream: message header declares {length} bytes of metadata")
+        meta = self._exact(length, "message metadata")
+        body = body_length(meta)
+        if body:
+            return b"".join((head, meta, self._exact(body, "a message body"))), False
+        return head + meta, False
+
+    def read_stream(self) -> bytes | None:
+        """One complete IPC stream (through its EOS marker); None at a clean end of input."""
+        first = self._read(4)
+        if not first:
+            return None
+        if len(first) < 4:
+            first += self._exact(4 - len(first), "a message")
+        parts = []
+        message, end = self.read_message(first)
+        parts.append(message)
+        while not end:
+            message, end = self.read_message()
+            parts.append(message)
+        return b"".join(parts)
+
+
+class MessageFeed:
+    """A read-only file object serving one IPC stream message by message, as pyarrow asks for bytes.
+
+    Lets a pyarrow stream reader decode a long-lived stream (a stream call's input or output)
+    incrementally while the framing checks above still apply to every message.
+    """
+
+    __slots__ = ("_buf", "_done", "_frames", "_pos", "closed")
+
+    def __init__(self, frames: FrameReader) -> None:
+        self._frames = frames
+        self._buf = b""
+        self._pos = 0
+        self._done = False
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            raise ValueError("MessageFeed.read needs a size")
+        while len(self._buf) - self._pos < n and not self._done:
+            message, self._done = self._frames.read_message()
+            self._buf = self._buf[self._pos :] + message
+            self._pos = 0
+        chunk = self._buf[self._pos : self._pos + n]
+        self._pos += len(chunk)
+        return chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def open(self) -> Any:
+        """A pyarrow stream reader over this feed."""
+        return pa.ipc.open_stream(self)

@@ -238,6 +238,8 @@ class StreamService(Protocol):
     def broken_start(self) -> Stream[ProducerState]: ...
     def cancelled_count(self) -> int: ...
     def ping(self) -> str: ...
+    def crash(self, code: int) -> None: ...
+    def sleep(self, seconds: float) -> None: ...
 
 
 class StreamServiceImpl:
@@ -267,3 +269,13 @@ class StreamServiceImpl:
 
     def ping(self) -> str:
         return "pong"
+
+    def crash(self, code: int) -> None:
+        import os
+
+        os._exit(code)
+
+    def sleep(self, seconds: float) -> None:
+        import time
+
+        time.sleep(seconds)

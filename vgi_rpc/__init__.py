@@ -28,6 +28,7 @@ from ._core.typemap import ArrowType as ArrowType
 from .client import RpcConnection as RpcConnection
 from .client import StreamSession as StreamSession
 from .errors import IPCError as IPCError
+from .errors import MalformedStreamError as MalformedStreamError
 from .errors import ProtocolError as ProtocolError
 from .errors import ProtocolVersionError as ProtocolVersionError
 from .errors import RpcError as RpcError
@@ -60,6 +61,7 @@ __all__ = [
     "IPCError",
     "IpcValidation",
     "Level",
+    "MalformedStreamError",
     "Message",
     "MethodDescription",
     "MethodType",

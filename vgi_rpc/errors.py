@@ -10,6 +10,7 @@ an error is::
     ├── TransportError           the byte stream broke: EOF, a dead worker, a closed pipe
     └── ProtocolError            the peer sent bytes that break the wire protocol
         └── IPCError             ... bytes that are not a valid Arrow IPC stream
+            └── MalformedStreamError  ... a well-framed stream whose contents do not decode
 
 A remote error leaves the connection usable; a transport or protocol error does not.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "IPCError",
+    "MalformedStreamError",
     "ProtocolError",
     "ProtocolVersionError",
     "RpcError",
@@ -96,3 +98,7 @@ class ProtocolError(VgiRpcError):
 
 class IPCError(ProtocolError):
     """Bytes that do not form a valid Arrow IPC stream."""
+
+
+class MalformedStreamError(IPCError):
+    """A correctly framed IPC stream whose contents do not decode (the next stream can still be read)."""

@@ -10,11 +10,11 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from ._core.describe import Reflection, ReflectionImpl
-from ._core.dispatch import Dispatcher, Hosted, Request, StreamStart
-from ._core.ipc import BatchReader, IpcValidation, Items, StreamWriter, encode_stream
+from ._core.dispatch import Dispatcher, Hosted, Reply, Request, StreamStart
+from ._core.ipc import EMPTY_SCHEMA, BatchReader, IpcValidation, Items, StreamWriter, encode_stream
 from ._core.observe import CallObserver
 from ._core.service import service_spec
-from .errors import IPCError, TransportError
+from .errors import IPCError, MalformedStreamError, TransportError
 
 __all__ = ["RpcServer", "ServerTransport"]
 
@@ -106,15 +106,21 @@ class RpcServer:
                 transport.write(encode_stream(reply.schema, reply.items))
                 if reply.drain_input:
                     transport.read_stream()
+            except MalformedStreamError as exc:
+                # framed correctly, so the next request can still be found: answer and go on
+                self._answer(transport, self.dispatcher.error_reply(exc, EMPTY_SCHEMA, None))
             except IPCError as exc:
-                # no framing on a pipe: after bytes that are not IPC there is no next request to find
+                # no framing on a pipe: after bytes that are not IPC there is no next request to find;
+                # closing tells the client at once instead of leaving it waiting
                 _log.error("vgi_rpc server: stopping: %s", exc)
+                _close(transport)
                 return
             except TransportError as exc:
                 _log.error("vgi_rpc server: stopping: %s", exc)
                 return
             except Exception:
                 _log.exception("vgi_rpc server: internal error; closing the connection")
+                _close(transport)
                 return
 
     def _serve_stream(self, transport: ServerTransport, start: StreamStart) -> None:
@@ -138,3 +144,15 @@ class RpcServer:
                     return
         finally:
             self.dispatcher.stream_finished(start)
+
+    def _answer(self, transport: ServerTransport, reply: Reply) -> None:
+        try:
+            transport.write(encode_stream(reply.schema, reply.items))
+        except TransportError as exc:
+            _log.error("vgi_rpc server: cannot answer: %s", exc)
+
+
+def _close(transport: ServerTransport) -> None:
+    close = getattr(transport, "close", None)
+    if close is not None:
+        close()

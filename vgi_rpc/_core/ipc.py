@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from ..errors import IPCError, TransportError
+from ..errors import IPCError, MalformedStreamError, TransportError
 
 __all__ = [
     "EMPTY_SCHEMA",
@@ -99,8 +99,8 @@ def decode_stream(data: bytes) -> tuple[pa.Schema, Items]:
     """Decode one complete IPC stream held in memory; ``IPCError`` if it is malformed."""
     try:
         return read_stream(pa.BufferReader(data))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-        raise IPCError(f"malformed Arrow IPC stream: {exc}") from exc
+    except (pa.ArrowException, OSError) as exc:  # pyarrow reports some decode failures as OSError
+        raise MalformedStreamError(f"malformed Arrow IPC stream: {exc}") from exc
 
 
 def read_stream(source: Any) -> tuple[pa.Schema, Items]:

@@ -20,6 +20,7 @@ from vgi_rpc import (
     MalformedStreamError,
     RpcConnection,
     RpcServer,
+    StderrMode,
     SubprocessTransport,
     TransportError,
     connect,
@@ -118,9 +119,7 @@ def test_well_framed_but_undecodable_stream_is_answered_and_the_worker_goes_on()
 
 
 def test_client_gets_a_transport_error_when_the_worker_stops_on_garbage() -> None:
-    transport = SubprocessTransport(
-        [sys.executable, WORKER, "--streams"], stderr=__import__("vgi_rpc").StderrMode.DEVNULL
-    )
+    transport = SubprocessTransport([sys.executable, WORKER, "--streams"], stderr=StderrMode.DEVNULL)
     try:
         transport.write(FAULTS["garbage"])
         with pytest.raises(TransportError):

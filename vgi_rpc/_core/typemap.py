@@ -122,10 +122,14 @@ def _peel(tp: Any) -> tuple[Any, ArrowType | None, bool]:
     return tp, override, nullable
 
 
-def resolve(tp: Any, *, nested: bool = False) -> TypeSpec:
-    """Resolve an annotation to a TypeSpec; raise ``TypeError`` for unsupported annotations."""
+def resolve(tp: Any, *, nested: bool = False, lenient: bool = False) -> TypeSpec:
+    """Resolve an annotation to a TypeSpec; raise ``TypeError`` for unsupported annotations.
+
+    *lenient* is set inside an ``ArrowType`` override, where the Arrow type is given and Python
+    types without a default mapping (``Decimal`` in ``list[Decimal]``) are left to pyarrow.
+    """
     tp, override, nullable = _peel(tp)
-    spec = _resolve_bare(tp, nested=nested, has_override=override is not None)
+    spec = _resolve_bare(tp, nested=nested, has_override=override is not None or lenient)
     if override is not None:
         kind = spec.kind
         if kind is Kind.STRUCT and not pa.types.is_struct(override.arrow_type):
@@ -154,11 +158,12 @@ def _resolve_bare(tp: Any, *, nested: bool, has_override: bool) -> TypeSpec:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (list, frozenset) and len(args) == 1:
-        child = resolve(args[0], nested=True)
+        child = resolve(args[0], nested=True, lenient=has_override)
         arrow = pa.list_(pa.field("item", child.arrow_type, nullable=True))
         return TypeSpec(Kind.LIST if origin is list else Kind.SET, arrow, False, origin, (child,))
     if origin is dict and len(args) == 2:
-        key, value = resolve(args[0], nested=True), resolve(args[1], nested=True)
+        key = resolve(args[0], nested=True, lenient=has_override)
+        value = resolve(args[1], nested=True, lenient=has_override)
         return TypeSpec(Kind.MAP, pa.map_(key.arrow_type, value.arrow_type), False, dict, (key, value))
     if has_override and isinstance(tp, type):
         # A Python type without a default mapping (date, Decimal, ...) given an explicit Arrow type.

@@ -477,9 +477,9 @@ class ConformanceServiceImpl:
         return Stream(output_schema=INDEX_VALUE, state=Counting(count), header=header)
 
     def produce_with_header_and_logs(self, count: int, ctx: CallContext) -> Stream[Counting, ConformanceHeader]:
-        ctx.client_log(Level.INFO, f"starting stream of {count} batches")
+        ctx.client_log(Level.INFO, "stream init log")
         header = ConformanceHeader(total_expected=count, description=f"producing {count} with logs")
-        return Stream(output_schema=INDEX_VALUE, state=Counting(count, log_each=True), header=header)
+        return Stream(output_schema=INDEX_VALUE, state=Counting(count), header=header)
 
     # exchange streams
     def exchange_scale(self, factor: float) -> Stream[Scale]:

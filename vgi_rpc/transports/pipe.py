@@ -71,9 +71,14 @@ class PipeTransport:
             return BatchReader(MessageFeed(self._frames).open())
 
     def write(self, data: bytes | pa.Buffer) -> None:
-        """Write one or more complete IPC streams."""
+        """Write one or more complete IPC streams, looping on short writes (a single write() moves at most ~2 GiB)."""
+        view = memoryview(data)
         try:
-            self.writer.write(data)
+            while view:
+                n = self.writer.write(view)
+                if n is None:  # a buffered writer took everything
+                    break
+                view = view[n:]
             self.writer.flush()
         except (OSError, ValueError) as exc:
             raise TransportError(f"cannot write to the peer: {exc}") from exc

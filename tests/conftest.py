@@ -1,0 +1,47 @@
+"""Shared fixtures: the reference peer (built on demand) and helpers to run it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.refpeer import PeerUnavailable, in_ci, ref_python
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def peer_python() -> Path:
+    """The reference peer's python; fails under CI=true, skips elsewhere, when it cannot be set up."""
+    try:
+        return ref_python()
+    except PeerUnavailable as exc:
+        if in_ci():
+            pytest.fail(f"reference peer unavailable under CI: {exc}")
+        pytest.skip(f"reference peer unavailable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def our_python() -> str:
+    return sys.executable
+
+
+@pytest.fixture
+def run_peer(peer_python: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Run a script with the peer's ``python -I`` in a directory outside the checkout."""
+
+    def run(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        path = tmp_path / "peer_script.py"
+        path.write_text(script)
+        return subprocess.run(
+            [str(peer_python), "-I", str(path), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=str(tmp_path),
+        )
+
+    return run

@@ -137,8 +137,10 @@ def tour(proxy: Weather) -> None:
     try:
         proxy.explode(why="something went wrong")
     except RpcError as err:
-        print(f"  explode -> RpcError {err.error_type}: {err.error_message} (remote traceback: "
-              f"{len(err.remote_traceback.splitlines())} lines)")
+        print(
+            f"  explode -> RpcError {err.error_type}: {err.error_message} (remote traceback: "
+            f"{len(err.remote_traceback.splitlines())} lines)"
+        )
     print(f"  countdown(3) -> {[b.batch.column('value')[0].as_py() for b in proxy.countdown(n=3)]}")
     with proxy.mean() as session:
         for chunk in ([1.0, 2.0], [6.0]):

@@ -71,7 +71,7 @@ class PipeTransport:
             return BatchReader(MessageFeed(self._frames).open())
 
     def write(self, data: bytes | pa.Buffer) -> None:
-        """Write one or more complete IPC streams, looping on short writes (a single write() moves at most ~2 GiB)."""
+        """Send complete IPC streams, looping on short writes (one write call moves at most ~2 GiB)."""
         view = memoryview(data)
         try:
             while view:

@@ -13,12 +13,13 @@ from tests.services import (
     StreamService,
     StreamServiceImpl,
 )
-from vgi_rpc import run_server
+from vgi_rpc import RpcServer, run_server
 
 if __name__ == "__main__":
+    describe = "--describe" in sys.argv
     if "--streams" in sys.argv:
-        run_server(StreamService, StreamServiceImpl())
+        run_server(RpcServer(StreamService, StreamServiceImpl(), enable_describe=describe))
     elif "--calc" in sys.argv:
         run_server(Calculator, CalculatorImpl())
     else:
-        run_server(Everything, EverythingImpl())
+        run_server(RpcServer(Everything, EverythingImpl(), enable_describe=describe))

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Self
 
 import pyarrow as pa
 
-from .ipc import IpcValidation, one_batch, validate
+from .ipc import IpcValidation, one_batch, open_reader, validate
 from .typemap import TypeSpec, dataclass_field_specs
 from .values import from_arrow, to_arrow
 
@@ -95,7 +95,7 @@ class ArrowSerializableDataclass:
     @classmethod
     def deserialize_from_bytes(cls, data: bytes, ipc_validation: IpcValidation = IpcValidation.FULL) -> Self:
         """Rebuild an instance from :meth:`serialize_to_bytes` output."""
-        reader = pa.ipc.open_stream(pa.py_buffer(data))
+        reader = open_reader(pa.py_buffer(data))
         batches = [b for b in reader]
         if len(batches) != 1:
             raise ValueError(f"{cls.__name__}: expected one batch in the IPC stream, got {len(batches)}")

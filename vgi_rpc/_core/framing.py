@@ -15,9 +15,8 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final
 
-import pyarrow as pa
-
 from ..errors import IPCError, TransportError
+from .ipc import open_reader
 
 __all__ = ["MAX_METADATA_BYTES", "FrameReader", "MessageFeed"]
 
@@ -146,4 +145,4 @@ class MessageFeed:
 
     def open(self) -> Any:
         """A pyarrow stream reader over this feed."""
-        return pa.ipc.open_stream(self)
+        return open_reader(self)

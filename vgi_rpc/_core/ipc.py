@@ -28,6 +28,21 @@ __all__ = [
 
 EMPTY_SCHEMA: Final = pa.schema([])
 
+# Explicit options skip pyarrow's per-call environment lookups for its defaults.
+WRITE_OPTIONS: Final = pa.ipc.IpcWriteOptions()
+READ_OPTIONS: Final = pa.ipc.IpcReadOptions()
+
+
+def new_writer(sink: Any, schema: pa.Schema) -> pa.ipc.RecordBatchStreamWriter:
+    """A stream writer with our fixed options."""
+    return pa.ipc.new_stream(sink, schema, options=WRITE_OPTIONS)
+
+
+def open_reader(source: Any) -> pa.ipc.RecordBatchStreamReader:
+    """A stream reader with our fixed options."""
+    return pa.ipc.open_stream(source, options=READ_OPTIONS)
+
+
 Metadata = Mapping[bytes, bytes]
 
 
@@ -69,7 +84,7 @@ def encode_stream(
 ) -> pa.Buffer:
     """One complete IPC stream (schema, dictionaries, batches, EOS) in a single buffer."""
     sink = pa.BufferOutputStream()
-    writer = pa.ipc.new_stream(sink, schema)
+    writer = new_writer(sink, schema)
     for batch, md in batches:
         writer.write_batch(batch, custom_metadata=to_kv(md))
     if end:
@@ -109,7 +124,7 @@ def read_stream(source: Any) -> tuple[pa.Schema, Items]:
     The reader stops exactly at the end-of-stream marker, so successive calls on the same buffered
     source read successive streams. Raises ``pa.ArrowInvalid`` (or ``OSError``) on bad framing.
     """
-    reader = pa.ipc.open_stream(source)
+    reader = open_reader(source)
     items: Items = []
     read = reader.read_next_batch_with_custom_metadata
     while True:
@@ -149,7 +164,7 @@ class StreamWriter:
     def __init__(self, schema: pa.Schema) -> None:
         self.schema = schema
         self._sink = _Chunks()
-        self._writer = pa.ipc.new_stream(self._sink, schema)
+        self._writer = new_writer(self._sink, schema)
 
     def write(self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes] | None = None) -> None:
         """Append one batch."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from .ipc import new_writer, open_reader
 from .typemap import Kind, TypeSpec
 
 __all__ = ["Converter", "from_arrow", "to_arrow"]
@@ -115,13 +116,13 @@ def _compile_from(spec: TypeSpec) -> Converter | None:  # noqa: C901 - one branc
 
 def _batch_to_bytes(batch: pa.RecordBatch) -> bytes:
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as writer:
+    with new_writer(sink, batch.schema) as writer:
         writer.write_batch(batch)
     return bytes(sink.getvalue().to_pybytes())
 
 
 def _batch_from_bytes(data: bytes) -> pa.RecordBatch:
-    reader = pa.ipc.open_stream(pa.py_buffer(data))
+    reader = open_reader(pa.py_buffer(data))
     batches = list(reader)
     if len(batches) != 1:
         raise ValueError(f"expected one record batch in an embedded IPC stream, got {len(batches)}")

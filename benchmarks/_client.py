@@ -19,9 +19,34 @@ ARGS = {
 }
 
 
+def stream_once(proxy: Bench, method: str) -> None:
+    if method == "bulk":  # 1 GiB: 256 batches of 4 MiB (int64 + float64 columns)
+        for _ in proxy.bulk(batches=256, rows=262_144):
+            pass
+    elif method == "small_stream":  # 50 one-row batches
+        for _ in proxy.bulk(batches=50, rows=1):
+            pass
+    elif method == "exchange20":  # 20 lock-step rounds
+        batch = vgi_rpc.AnnotatedBatch.from_pydict({"v": [1, 2, 3]})
+        with proxy.echo() as session:
+            for _ in range(20):
+                session.exchange(batch)
+
+
 def main() -> None:
     method, calls, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     worker = json.loads(sys.argv[4])
+    if method in ("bulk", "small_stream", "exchange20"):
+        with vgi_rpc.connect(Bench, worker) as proxy:
+            for _ in range(warmup):
+                stream_once(proxy, method)
+            times = []
+            for _ in range(calls):
+                t0 = time.perf_counter_ns()
+                stream_once(proxy, method)
+                times.append(time.perf_counter_ns() - t0)
+        print(json.dumps({"impl": vgi_rpc.__file__, "times_ns": times}))
+        return
     kwargs = ARGS[method]
     with vgi_rpc.connect(Bench, worker) as proxy:
         fn = getattr(proxy, method)

@@ -5,7 +5,45 @@ from __future__ import annotations
 import enum
 import os
 import sys
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from vgi_rpc import AnnotatedBatch, CallContext, ExchangeState, OutputCollector, ProducerState, Stream
+
+_BULK_SCHEMA = pa.schema([pa.field("i", pa.int64()), pa.field("f", pa.float64())])
+_BATCHES: dict[int, Any] = {}
+
+
+def _bulk_batch(rows: int) -> Any:
+    batch = _BATCHES.get(rows)
+    if batch is None:
+        ints = pa.array(range(rows), pa.int64())
+        batch = _BATCHES[rows] = pa.RecordBatch.from_arrays([ints, ints.cast(pa.float64())], schema=_BULK_SCHEMA)
+    return batch
+
+
+@dataclass
+class BulkState(ProducerState):
+    """Emits the same prebuilt batch ``batches`` times (no per-row Python)."""
+
+    batches: int
+    rows: int
+    done: int = 0
+
+    def produce(self, out: OutputCollector, ctx: CallContext) -> None:
+        if self.done >= self.batches:
+            out.finish()
+            return
+        out.emit(_bulk_batch(self.rows))
+        self.done += 1
+
+
+@dataclass
+class EchoState(ExchangeState):
+    def exchange(self, input: AnnotatedBatch, out: OutputCollector, ctx: CallContext) -> None:
+        out.emit(input.batch)
 
 
 class Color(enum.Enum):
@@ -23,6 +61,10 @@ class Bench(Protocol):
 
     def mixed(self, color: Color, counts: dict[str, int], ids: frozenset[int]) -> int: ...
 
+    def bulk(self, batches: int, rows: int) -> Stream[ProducerState]: ...
+
+    def echo(self) -> Stream[ExchangeState]: ...
+
 
 class BenchImpl:
     def noop(self) -> None:
@@ -33,6 +75,13 @@ class BenchImpl:
 
     def mixed(self, color: Color, counts: dict[str, int], ids: frozenset[int]) -> int:
         return len(color.value) + sum(counts.values()) + len(ids)
+
+    def bulk(self, batches: int, rows: int) -> Stream[BulkState]:
+        return Stream(output_schema=_BULK_SCHEMA, state=BulkState(batches, rows))
+
+    def echo(self) -> Stream[EchoState]:
+        schema = pa.schema([pa.field("v", pa.int64())])
+        return Stream(output_schema=schema, state=EchoState(), input_schema=schema)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ class ClientTransport(Protocol):
     def read_stream(self) -> tuple[pa.Schema, Items] | None:
         """The next IPC stream, or None at end of input."""
 
-    def write(self, data: bytes | pa.Buffer) -> None:
+    def write(self, data: bytes | bytearray | pa.Buffer | list[bytes]) -> None:
         """Send bytes."""
 
     def close(self) -> None:

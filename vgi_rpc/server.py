@@ -27,7 +27,7 @@ class ServerTransport(Protocol):
     def read_stream(self) -> tuple[pa.Schema, Items] | None:
         """The next IPC stream, or None at a clean end of input."""
 
-    def write(self, data: bytes | pa.Buffer) -> None:
+    def write(self, data: bytes | bytearray | pa.Buffer | list[bytes]) -> None:
         """Send bytes."""
 
     def open_reader(self) -> BatchReader:

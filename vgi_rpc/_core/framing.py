@@ -52,10 +52,11 @@ def body_length(meta: bytes) -> int:
 class FrameReader:
     """Reads whole IPC messages and streams from a blocking byte source."""
 
-    __slots__ = ("_read",)
+    __slots__ = ("_read", "_readinto")
 
-    def __init__(self, read: Callable[[int], bytes]) -> None:
+    def __init__(self, read: Callable[[int], bytes], readinto: Callable[[Any], int] | None = None) -> None:
         self._read = read
+        self._readinto = readinto
 
     def _exact(self, n: int, what: str) -> bytes:
         data = self._read(n)
@@ -71,8 +72,19 @@ class FrameReader:
             got += len(more)
         return b"".join(parts)
 
-    def read_message(self, first: bytes = b"") -> tuple[bytes, bool]:
-        """One encapsulated message as bytes, and whether it was the end-of-stream marker."""
+    def _fill(self, view: memoryview, what: str) -> None:
+        """Fill *view* completely from the source (one copy, straight into the message buffer)."""
+        if self._readinto is None:
+            view[:] = self._exact(len(view), what)
+            return
+        while view:
+            n = self._readinto(view)
+            if not n:
+                raise TransportError(f"the peer closed the connection in the middle of {what}")
+            view = view[n:]
+
+    def read_message(self, first: bytes = b"") -> tuple[bytes | bytearray, bool]:
+        """One encapsulated message, and whether it was the end-of-stream marker."""
         prefix = first + self._exact(4 - len(first), "a message") if len(first) < 4 else first
         if prefix == _CONTINUATION:
             length_bytes = self._exact(4, "a message header")
@@ -87,11 +99,16 @@ class FrameReader:
             raise IPCError(f"not an Arrow IPC stream: message header declares {length} bytes of metadata")
         meta = self._exact(length, "message metadata")
         body = body_length(meta)
-        if body:
-            return b"".join((head, meta, self._exact(body, "a message body"))), False
-        return head + meta, False
+        if not body:
+            return head + meta, False
+        start = len(head) + len(meta)
+        message = bytearray(start + body)
+        message[: len(head)] = head
+        message[len(head) : start] = meta
+        self._fill(memoryview(message)[start:], "a message body")
+        return message, False
 
-    def read_stream(self) -> bytes | None:
+    def read_stream(self) -> bytes | bytearray | None:
         """One complete IPC stream (through its EOS marker); None at a clean end of input."""
         first = self._read(4)
         if not first:
@@ -118,21 +135,31 @@ class MessageFeed:
 
     def __init__(self, frames: FrameReader) -> None:
         self._frames = frames
-        self._buf = b""
+        self._buf: memoryview = memoryview(b"")
         self._pos = 0
         self._done = False
         self.closed = False
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int = -1) -> bytes | memoryview:
         if n < 0:
             raise ValueError("MessageFeed.read needs a size")
-        while len(self._buf) - self._pos < n and not self._done:
+        available = len(self._buf) - self._pos
+        if available == 0 and not self._done:
             message, self._done = self._frames.read_message()
-            self._buf = self._buf[self._pos :] + message
-            self._pos = 0
-        chunk = self._buf[self._pos : self._pos + n]
-        self._pos += len(chunk)
-        return chunk
+            self._buf, self._pos, available = memoryview(message), 0, len(message)
+        if available >= n:  # the common case: a slice of one message, no copy
+            chunk = self._buf[self._pos : self._pos + n]
+            self._pos += n
+            return chunk
+        parts = [bytes(self._buf[self._pos :])]
+        got = available
+        while got < n and not self._done:
+            message, self._done = self._frames.read_message()
+            parts.append(bytes(message))
+            got += len(message)
+        joined = b"".join(parts)
+        self._buf, self._pos = memoryview(joined), min(n, len(joined))
+        return self._buf[:n]
 
     def readable(self) -> bool:
         return True

@@ -110,7 +110,7 @@ def as_bytes(buf: Any) -> bytes:
 Items = list[tuple[pa.RecordBatch, dict[bytes, bytes] | None]]
 
 
-def decode_stream(data: bytes) -> tuple[pa.Schema, Items]:
+def decode_stream(data: bytes | bytearray) -> tuple[pa.Schema, Items]:
     """Decode one complete IPC stream held in memory; ``IPCError`` if it is malformed."""
     try:
         return read_stream(pa.BufferReader(data))
@@ -142,11 +142,13 @@ class _Chunks:
     __slots__ = ("chunks", "closed")
 
     def __init__(self) -> None:
-        self.chunks: list[bytes] = []
+        self.chunks: list[Any] = []
         self.closed = False
 
     def write(self, data: Any) -> int:
-        self.chunks.append(bytes(data))
+        # pyarrow hands over bytes for metadata and refcounted Buffers for column data: keep
+        # both as they are (no copy); anything else is copied, as it may not outlive the call
+        self.chunks.append(data if isinstance(data, bytes | pa.Buffer) else bytes(data))
         return len(data)
 
     def flush(self) -> None:
@@ -157,7 +159,7 @@ class _Chunks:
 
 
 class StreamWriter:
-    """Writes one IPC stream in steps; ``take()`` returns what each step added, as one bytes object."""
+    """Writes one IPC stream in steps; ``take()`` returns the chunks each step added (write them in order)."""
 
     __slots__ = ("_sink", "_writer", "schema")
 
@@ -174,11 +176,11 @@ class StreamWriter:
         """Append the end-of-stream marker (writing the schema first if nothing was written)."""
         self._writer.close()
 
-    def take(self) -> bytes:
-        """Everything appended since the last take."""
-        data = b"".join(self._sink.chunks)
-        self._sink.chunks.clear()
-        return data
+    def take(self) -> list[Any]:
+        """The chunks appended since the last take (gathered by the driver's write, not joined here)."""
+        chunks = self._sink.chunks
+        self._sink.chunks = []
+        return chunks
 
 
 @contextlib.contextmanager

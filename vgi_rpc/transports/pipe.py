@@ -33,6 +33,7 @@ P = TypeVar("P")
 _log = logging.getLogger("vgi_rpc.wire.transport")
 
 _PIPE_SIZE = 1 << 20
+_IOV_MAX = 1024
 _F_SETPIPE_SZ = 1031  # Linux fcntl command
 
 
@@ -54,7 +55,7 @@ class PipeTransport:
             reader = io.BufferedReader(reader, 1 << 16)
         self.reader = reader
         self.writer = writer
-        self._frames = FrameReader(reader.read)
+        self._frames = FrameReader(reader.read, getattr(reader, "readinto", None))
         self._closed = False
 
     def read_stream(self) -> tuple[pa.Schema, Items] | None:
@@ -70,10 +71,13 @@ class PipeTransport:
         with _translated():
             return BatchReader(MessageFeed(self._frames).open())
 
-    def write(self, data: bytes | pa.Buffer) -> None:
-        """Send complete IPC streams, looping on short writes (one write call moves at most ~2 GiB)."""
-        view = memoryview(data)
+    def write(self, data: bytes | bytearray | pa.Buffer | list[bytes]) -> None:
+        """Send complete IPC streams (or a list of chunks, gathered), looping on short writes."""
         try:
+            if isinstance(data, list):
+                self._write_chunks(data)
+                return
+            view = memoryview(data)
             while view:
                 n = self.writer.write(view)
                 if n is None:  # a buffered writer took everything
@@ -82,6 +86,22 @@ class PipeTransport:
             self.writer.flush()
         except (OSError, ValueError) as exc:
             raise TransportError(f"cannot write to the peer: {exc}") from exc
+
+    def _write_chunks(self, chunks: list[bytes]) -> None:
+        fileno = getattr(self.writer, "fileno", None)
+        if fileno is None or len(chunks) < 2:
+            self.write(b"".join(chunks))
+            return
+        self.writer.flush()
+        fd = fileno()
+        views = [memoryview(c) for c in chunks if c]
+        while views:
+            n = os.writev(fd, views[:_IOV_MAX])
+            while views and n >= len(views[0]):
+                n -= len(views[0])
+                views.pop(0)
+            if n:
+                views[0] = views[0][n:]
 
     def close(self) -> None:
         """Close both ends (idempotent)."""

@@ -48,6 +48,7 @@ class SubprocessTransport(PipeTransport):
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=target, bufsize=0)
         assert self.process.stdin is not None and self.process.stdout is not None
         _grow_pipe(self.process.stdin.fileno())
+        _grow_pipe(self.process.stdout.fileno())
         self.close_timeout = close_timeout
         self._stderr_thread: threading.Thread | None = None
         if stderr is StderrMode.PIPE and self.process.stderr is not None:

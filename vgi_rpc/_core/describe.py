@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from .dataclass import ArrowSerializableDataclass
 from .keys import REFLECTION_PROTOCOL, REQUEST_VERSION
+from .messages import protocol_not_supported
 from .service import MethodType, ServiceSpec
 
 __all__ = [
@@ -283,14 +284,7 @@ class ReflectionImpl:
 
     def describe(self, protocol: str) -> ProtocolDescription:
         """One hosted protocol's methods and schemas."""
-        from .messages import Fault
-
         spec = self._specs.get(protocol)
         if spec is None:
-            raise Fault(
-                "ProtocolNotSupportedError",
-                f"Protocol {protocol!r} is not hosted here. Hosted: {sorted(self._specs)}.",
-                code="UNIMPLEMENTED",
-                kind="protocol_not_supported",
-            )
+            raise protocol_not_supported(protocol, sorted(self._specs))
         return describe_spec(spec)

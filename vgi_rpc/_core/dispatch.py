@@ -25,7 +25,7 @@ from . import keys
 from .context import AuthContext, CallContext
 from .ipc import EMPTY_SCHEMA, IpcValidation, empty_batch, validate
 from .lockstep import StreamCall
-from .messages import Fault, error_metadata, log_metadata
+from .messages import Fault, error_metadata, log_metadata, protocol_not_supported
 from .observe import CallObserver, CallRecord
 from .service import MethodSpec, ServiceSpec
 from .streams import Stream
@@ -187,12 +187,7 @@ class Dispatcher:
         protocol = raw_protocol.decode("utf-8", "replace")
         hosted = self.hosted.get(protocol)
         if hosted is None:
-            raise Fault(
-                "ProtocolNotSupportedError",
-                f"Protocol {protocol!r} is not hosted here. Hosted: {hosted_names}.",
-                code="UNIMPLEMENTED",
-                kind="protocol_not_supported",
-            )
+            raise protocol_not_supported(protocol, hosted_names)
         bound = self._bound.get((protocol, method))
         if bound is None:
             raise Fault(

@@ -74,6 +74,16 @@ class Fault(Exception):
         self.details = details
 
 
+def protocol_not_supported(protocol: str, hosted: list[str]) -> Fault:
+    """The fault for a request naming a protocol this server does not host."""
+    return Fault(
+        "ProtocolNotSupportedError",
+        f"Protocol {protocol!r} is not hosted here. Hosted: {hosted}.",
+        code="UNIMPLEMENTED",
+        kind="protocol_not_supported",
+    )
+
+
 def _ids(server_id: str, request_id: str | None) -> dict[bytes, bytes]:
     out = {keys.SERVER_ID: server_id.encode()}
     if request_id:

@@ -1,0 +1,75 @@
+"""Introspection through vgi_rpc.Reflection.v1 over in-process pipes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.services import Everything, EverythingImpl, StreamService, StreamServiceImpl
+from vgi_rpc import (
+    MethodType,
+    PipeTransport,
+    RpcConnection,
+    RpcError,
+    RpcServer,
+    introspect,
+    make_pipe_pair,
+    rpc_methods,
+)
+from vgi_rpc._core.describe import Reflection
+
+
+def _serve(server: RpcServer) -> Iterator[PipeTransport]:
+    client, server_side = make_pipe_pair()
+    thread = threading.Thread(target=server.serve, args=(server_side,), daemon=True)
+    thread.start()
+    yield client
+    client.close()
+    thread.join(timeout=5)
+    server_side.close()
+
+
+@pytest.fixture
+def described() -> Iterator[PipeTransport]:
+    yield from _serve(RpcServer(StreamService, StreamServiceImpl(), enable_describe=True))
+
+
+def test_introspect_matches_the_protocol(described: PipeTransport) -> None:
+    desc = introspect(described)
+    assert desc.protocol_name == "StreamService"
+    infos = rpc_methods(StreamService)
+    assert set(desc.methods) == set(infos)
+    for name, info in infos.items():
+        got = desc.methods[name]
+        assert got.params_schema.equals(info.params_schema)
+        assert got.method_type is info.method_type
+        if info.method_type is MethodType.STREAM:
+            assert got.is_exchange is info.is_exchange
+    assert desc.methods["count_with_header"].has_header
+    assert desc.methods["count_with_header"].header_schema is not None
+    assert len(desc.protocol_hash) == 64
+    # the connection is still good for ordinary calls
+    assert RpcConnection(StreamService, described).proxy.ping() == "pong"
+
+
+def test_listing_includes_reflection_itself(described: PipeTransport) -> None:
+    proxy = RpcConnection(Reflection, described).proxy  # type: ignore[type-abstract]
+    listing = proxy.list_protocols()
+    assert [p.protocol for p in listing.protocols] == ["StreamService", "vgi_rpc.Reflection.v1"]
+    assert listing.request_version == "1"
+
+
+def test_describe_of_an_unknown_protocol(described: PipeTransport) -> None:
+    with pytest.raises(RpcError) as info:
+        introspect(described, protocol="Nope")
+    assert info.value.error_kind == "protocol_not_supported"
+
+
+def test_reflection_is_absent_without_enable_describe() -> None:
+    for transport in _serve(RpcServer(Everything, EverythingImpl())):
+        with pytest.raises(RpcError) as info:
+            introspect(transport)
+        assert info.value.error_kind == "protocol_not_supported"
+        assert RpcConnection(Everything, transport).proxy.echo_int(value=3) == 3

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, ClassVar, Protocol
+from typing import Annotated, ClassVar, NewType, Protocol
 
 import pyarrow as pa
 
@@ -60,6 +60,9 @@ class Shape(ArrowSerializableDataclass):
     tags: dict[str, int]
 
 
+UserId = NewType("UserId", int)
+
+
 class Everything(Protocol):
     """One method per row of the type table, plus defaults, void, errors and logs."""
 
@@ -88,6 +91,7 @@ class Everything(Protocol):
     def echo_decimal(
         self, value: Annotated[Decimal, ArrowType(pa.decimal128(10, 2))]
     ) -> Annotated[Decimal, ArrowType(pa.decimal128(10, 2))]: ...
+    def echo_newtype(self, value: UserId) -> UserId: ...
     def greet(self, name: str, greeting: str = "hello", times: int = 1) -> str: ...
     def noop(self) -> None: ...
     def fail(self, message: str) -> str: ...
@@ -144,6 +148,9 @@ class EverythingImpl:
         return value
 
     def echo_decimal(self, value: Decimal) -> Decimal:
+        return value
+
+    def echo_newtype(self, value: UserId) -> UserId:
         return value
 
     def greet(self, name: str, greeting: str = "hello", times: int = 1) -> str:

@@ -64,6 +64,7 @@ CASES: list[tuple[str, Any]] = [
     ("echo_date", dt.date(1999, 12, 31)),
     ("echo_ts", dt.datetime(2024, 2, 29, 12, 0, 1, 5, tzinfo=dt.UTC)),
     ("echo_decimal", Decimal("12345678.90")),
+    ("echo_newtype", 42),
 ]
 
 

@@ -38,6 +38,7 @@ cases = {
     "echo_date": dt.date(2001, 2, 3),
     "echo_ts": dt.datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
     "echo_decimal": Decimal("-12.34"),
+    "echo_newtype": s.UserId(7),
 }
 logs = []
 with vgi_rpc.connect(s.Everything, [our_python, worker], on_log=logs.append) as proxy:
@@ -105,5 +106,57 @@ for name, args in (("Everything", []), ("StreamService", ["--streams"])):
         report.setdefault("hashes", {})[name] = desc.protocol_hash
     finally:
         transport.close()
+
+# wide types: the reference client against our conformance worker (the runner never calls these)
+from vgi_rpc.conformance import _types as ct  # noqa: E402
+from vgi_rpc.conformance._protocol import ConformanceService  # noqa: E402  (the reference's interface)
+
+wide = {
+    "echo_int8": -128,
+    "echo_int16": -32768,
+    "echo_int32": 2**31 - 1,
+    "echo_uint8": 255,
+    "echo_uint16": 65535,
+    "echo_uint32": 2**32 - 1,
+    "echo_uint64": 2**64 - 1,
+    "echo_float32": -0.5,
+    "echo_date": dt.date(1970, 1, 2),
+    "echo_timestamp": dt.datetime(2000, 1, 1, 0, 0, 0, 1),
+    "echo_timestamp_utc": dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+    "echo_time": dt.time(12, 30, 0, 5),
+    "echo_duration": dt.timedelta(days=-1, microseconds=3),
+    "echo_decimal": Decimal("-1234.5678"),
+    "echo_large_string": "large ✓",
+    "echo_large_binary": b"\x00big",
+    "echo_fixed_binary": b"abcdefgh",
+    "echo_dict_encoded_string": "dict",
+}
+wide_types = ct.WideTypes(
+    int8_field=-1,
+    int16_field=2,
+    int32_field=-3,
+    uint8_field=4,
+    uint16_field=5,
+    uint32_field=6,
+    uint64_field=2**64 - 1,
+    float32_field=0.25,
+    date_field=dt.date(2024, 2, 29),
+    timestamp_field=dt.datetime(2024, 1, 1, 1, 1, 1, 1),
+    timestamp_utc_field=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    time_field=dt.time(1, 2, 3),
+    duration_field=dt.timedelta(seconds=5),
+    decimal_field=Decimal("1.0001"),
+    large_string_field="ls",
+    large_binary_field=b"lb",
+    fixed_binary_field=b"12345678",
+)
+with vgi_rpc.connect(ConformanceService, [our_python, "-m", "vgi_rpc.conformance"]) as proxy:
+    for method, value in wide.items():
+        checks[f"wide:{method}"] = getattr(proxy, method)(value=value) == value
+    checks["wide:echo_wide_types"] = proxy.echo_wide_types(data=wide_types) == wide_types
+    nested = proxy.pack_nested_containers(
+        statuses=[ct.Status.ACTIVE], points=[ct.Point(1.0, 2.0)], status_by_name={"k": ct.Status.CLOSED}
+    )
+    checks["wide:nested_containers"] = nested.tagged_point == ct.Point(1.0, 2.0)
 
 print(json.dumps(report, default=str))

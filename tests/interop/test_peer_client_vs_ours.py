@@ -40,7 +40,8 @@ def test_the_peer_client_is_the_reference(report: dict[str, Any]) -> None:
 def test_every_check_passed(report: dict[str, Any]) -> None:
     failed = [name for name, ok in report["checks"].items() if not ok]
     assert not failed
-    assert len(report["checks"]) >= 27
+    assert len(report["checks"]) >= 45
+    assert sum(name.startswith("wide:") for name in report["checks"]) == 20
 
 
 def test_error_reaches_the_reference_client(report: dict[str, Any]) -> None:

@@ -162,6 +162,9 @@ class RpcConnection(Generic[P]):
 
 _TICK = pa.RecordBatch.from_arrays([], schema=EMPTY_SCHEMA)
 _EMPTY_INPUT = encode_stream(EMPTY_SCHEMA, ()).to_pybytes()
+# the bytes of one plain tick message inside an open input stream (between schema and EOS):
+# constant, so ticks after the first skip the IPC writer
+_TICK_MESSAGE = encode_stream(EMPTY_SCHEMA, ((_TICK, None),)).to_pybytes()[len(_EMPTY_INPUT) - 8 : -8]
 
 
 class StreamSession:
@@ -291,8 +294,12 @@ class StreamSession:
         """Ask a producer for its next batch; None when it has finished."""
         if self._done:
             return None
-        md = {k.encode(): v.encode() for k, v in metadata.items()} if metadata else None
-        self._send(_TICK, md)
+        if metadata:
+            self._send(_TICK, {k.encode(): v.encode() for k, v in metadata.items()})
+        elif self._writer is not None and len(self._writer.schema) == 0:
+            self._io(self._transport.write, _TICK_MESSAGE)
+        else:
+            self._send(_TICK, None)
         return self._receive()
 
     def __iter__(self) -> Iterator[AnnotatedBatch]:

@@ -242,3 +242,18 @@ def test_introspection_of_the_reference_worker_matches_our_hash(peer_python: Pat
         assert desc.protocol_name == protocol.__name__
         assert desc.protocol_hash == protocol_hash(service_spec(protocol))
         assert set(desc.methods) == set(service_spec(protocol).methods)
+
+
+def test_conformance_protocol_hash_equals_the_reference_workers(peer_python: Path) -> None:
+    from vgi_rpc._core.describe import protocol_hash
+    from vgi_rpc._core.service import service_spec
+
+    transport = SubprocessTransport(
+        [str(peer_python.parent / "vgi-rpc-conformance"), "--describe"], stderr=StderrMode.DEVNULL
+    )
+    try:
+        desc = introspect(transport, protocol="ConformanceService")
+    finally:
+        transport.close()
+    assert desc.protocol_version == "2.0.0"
+    assert desc.protocol_hash == protocol_hash(service_spec(ConformanceService))

@@ -1,0 +1,86 @@
+"""The public surface: pinned so that changes to it are deliberate."""
+
+from __future__ import annotations
+
+import importlib
+
+import vgi_rpc
+
+EXPECTED = {
+    "REQUEST_VERSION",
+    "AnnotatedBatch",
+    "ArrowSerializableDataclass",
+    "ArrowType",
+    "AuthContext",
+    "CallContext",
+    "CallStatistics",
+    "ExchangeState",
+    "IPCError",
+    "IpcValidation",
+    "Level",
+    "MalformedStreamError",
+    "Message",
+    "MethodDescription",
+    "MethodType",
+    "OutputCollector",
+    "PipeTransport",
+    "ProducerState",
+    "ProtocolError",
+    "ProtocolVersionError",
+    "RpcConnection",
+    "RpcError",
+    "RpcMethodInfo",
+    "RpcServer",
+    "ServiceDescription",
+    "StderrMode",
+    "Stream",
+    "StreamSession",
+    "StreamState",
+    "SubprocessTransport",
+    "TransportError",
+    "VersionError",
+    "VgiRpcError",
+    "connect",
+    "describe_rpc",
+    "introspect",
+    "make_pipe_pair",
+    "rpc_methods",
+    "run_server",
+    "serve_pipe",
+}
+
+
+def test_all_is_pinned() -> None:
+    assert set(vgi_rpc.__all__) == EXPECTED
+    for name in vgi_rpc.__all__:
+        assert getattr(vgi_rpc, name) is not None
+
+
+def test_compatibility_modules_re_export() -> None:
+    rpc = importlib.import_module("vgi_rpc.rpc")
+    for name in (
+        "Stream",
+        "StreamState",
+        "ProducerState",
+        "ExchangeState",
+        "OutputCollector",
+        "AnnotatedBatch",
+        "CallContext",
+        "RpcServer",
+        "RpcConnection",
+        "connect",
+        "serve_pipe",
+        "RpcError",
+    ):
+        assert getattr(rpc, name) is getattr(vgi_rpc, name)
+    utils = importlib.import_module("vgi_rpc.utils")
+    assert utils.ArrowSerializableDataclass is vgi_rpc.ArrowSerializableDataclass
+    assert utils.ArrowType is vgi_rpc.ArrowType
+    log = importlib.import_module("vgi_rpc.log")
+    assert log.Level is vgi_rpc.Level and log.Message is vgi_rpc.Message
+
+
+def test_errors_share_one_root() -> None:
+    for name in ("RpcError", "TransportError", "ProtocolError", "IPCError", "MalformedStreamError", "VersionError"):
+        assert issubclass(getattr(vgi_rpc, name), vgi_rpc.VgiRpcError)
+    assert not issubclass(vgi_rpc.TransportError, vgi_rpc.RpcError)

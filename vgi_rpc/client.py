@@ -13,12 +13,14 @@ from ._core import keys
 from ._core.invoke import RequestEncoder, read_unary_reply
 from ._core.ipc import (
     EMPTY_SCHEMA,
+    EMPTY_STREAM,
+    TICK,
+    TICK_MESSAGE,
     BatchReader,
     IpcValidation,
     Items,
     StreamWriter,
     empty_batch,
-    encode_stream,
     validate,
 )
 from ._core.messages import BatchKind, classify, parse_error, parse_log
@@ -160,11 +162,9 @@ class RpcConnection(Generic[P]):
             )
 
 
-_TICK = pa.RecordBatch.from_arrays([], schema=EMPTY_SCHEMA)
-_EMPTY_INPUT = encode_stream(EMPTY_SCHEMA, ()).to_pybytes()
-# the bytes of one plain tick message inside an open input stream (between schema and EOS):
-# constant, so ticks after the first skip the IPC writer
-_TICK_MESSAGE = encode_stream(EMPTY_SCHEMA, ((_TICK, None),)).to_pybytes()[len(_EMPTY_INPUT) - 8 : -8]
+_TICK = TICK
+_EMPTY_INPUT = EMPTY_STREAM
+_TICK_MESSAGE = TICK_MESSAGE  # ticks after the first skip the IPC writer: the message is constant
 
 
 class StreamSession:

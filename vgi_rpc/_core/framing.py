@@ -161,6 +161,19 @@ class MessageFeed:
         self._buf, self._pos = memoryview(joined), min(n, len(joined))
         return self._buf[:n]
 
+    def idle(self) -> bool:
+        """True when no bytes of a read message are waiting (the next message is not read yet)."""
+        return self._pos >= len(self._buf) and not self._done
+
+    def push(self, message: bytes | bytearray, end: bool) -> None:
+        """Hand a message read directly from ``frames`` back to the pyarrow reader."""
+        self._buf, self._pos, self._done = memoryview(message), 0, end
+
+    @property
+    def frames(self) -> FrameReader:
+        """The message source."""
+        return self._frames
+
     def readable(self) -> bool:
         return True
 

@@ -198,12 +198,17 @@ def translated_errors() -> Iterator[None]:
 
 
 class BatchReader:
-    """Reads one IPC stream batch by batch."""
+    """Reads one IPC stream batch by batch.
 
-    __slots__ = ("_reader", "done", "schema")
+    With a *feed* (the message source under the pyarrow reader) a plain producer tick, a constant
+    message, is recognised by its bytes and returned without decoding.
+    """
 
-    def __init__(self, reader: pa.ipc.RecordBatchStreamReader) -> None:
+    __slots__ = ("_feed", "_reader", "done", "schema")
+
+    def __init__(self, reader: pa.ipc.RecordBatchStreamReader, feed: Any = None) -> None:
         self._reader = reader
+        self._feed = feed if len(reader.schema) == 0 else None
         self.schema: pa.Schema = reader.schema
         self.done = False
 
@@ -212,6 +217,12 @@ class BatchReader:
         if self.done:
             return None
         with translated_errors():
+            feed = self._feed
+            if feed is not None and feed.idle():
+                message, end = feed.frames.read_message()
+                if message == TICK_MESSAGE:
+                    return TICK, None
+                feed.push(message, end)
             try:
                 batch, md = self._reader.read_next_batch_with_custom_metadata()
             except StopIteration:
@@ -223,3 +234,10 @@ class BatchReader:
         """Read and discard the rest of the stream."""
         while self.next() is not None:
             pass
+
+
+TICK: Final = pa.RecordBatch.from_arrays([], schema=EMPTY_SCHEMA)
+_SCHEMA_ONLY: Final = encode_stream(EMPTY_SCHEMA, ()).to_pybytes()
+EMPTY_STREAM: Final = bytes(_SCHEMA_ONLY)  # an empty-schema stream with no batches (64 bytes)
+# one plain producer tick inside an open empty-schema stream (between its schema and EOS)
+TICK_MESSAGE: Final = bytes(encode_stream(EMPTY_SCHEMA, ((TICK, None),)).to_pybytes()[len(_SCHEMA_ONLY) - 8 : -8])

@@ -69,7 +69,8 @@ class PipeTransport:
     def open_reader(self) -> BatchReader:
         """Open the next IPC stream for reading batch by batch (blocks until its schema arrives)."""
         with _translated():
-            return BatchReader(MessageFeed(self._frames).open())
+            feed = MessageFeed(self._frames)
+            return BatchReader(feed.open(), feed)
 
     def write(self, data: bytes | bytearray | pa.Buffer | list[bytes]) -> None:
         """Send complete IPC streams (or a list of chunks, gathered), looping on short writes."""

@@ -51,10 +51,19 @@ def run(python: list[str], method: str, iterations: int, split: bool) -> list[in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--cases", default="bulk,bulk-split,small_stream,exchange20", help="comma-separated subset of the cases"
+    )
     args = parser.parse_args()
     all_sides = sides()
     names = list(all_sides)
-    cases = [("bulk", 1, False), ("bulk", 1, True), ("small_stream", 200, False), ("exchange20", 200, False)]
+    all_cases = {
+        "bulk": ("bulk", 1, False),
+        "bulk-split": ("bulk", 1, True),
+        "small_stream": ("small_stream", 200, False),
+        "exchange20": ("exchange20", 200, False),
+    }
+    cases = [all_cases[c] for c in args.cases.split(",")]
     results: dict[tuple[str, str, bool], list[int]] = {}
     for r in range(args.rounds):
         for method, iterations, split in cases:

@@ -10,13 +10,13 @@ from typing import Any, Generic, Protocol, TypeVar
 import pyarrow as pa
 
 from ._core import keys
+from ._core.framing import BatchReader
 from ._core.invoke import RequestEncoder, read_unary_reply
 from ._core.ipc import (
     EMPTY_SCHEMA,
     EMPTY_STREAM,
     TICK,
     TICK_MESSAGE,
-    BatchReader,
     IpcValidation,
     Items,
     StreamWriter,

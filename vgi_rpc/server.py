@@ -11,7 +11,8 @@ import pyarrow as pa
 
 from ._core.describe import Reflection, ReflectionImpl
 from ._core.dispatch import Dispatcher, Hosted, Reply, Request, StreamStart
-from ._core.ipc import EMPTY_SCHEMA, BatchReader, IpcValidation, Items, StreamWriter, encode_stream
+from ._core.framing import BatchReader
+from ._core.ipc import EMPTY_SCHEMA, IpcValidation, Items, StreamWriter, encode_stream
 from ._core.observe import CallObserver
 from ._core.service import service_spec
 from .errors import IPCError, MalformedStreamError, TransportError

@@ -15,10 +15,12 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final
 
-from ..errors import IPCError, TransportError
-from .ipc import open_reader
+import pyarrow as pa
 
-__all__ = ["MAX_METADATA_BYTES", "FrameReader", "MessageFeed"]
+from ..errors import IPCError, TransportError
+from .ipc import TICK, TICK_MESSAGE, has_dictionary, open_reader, translated_errors
+
+__all__ = ["MAX_METADATA_BYTES", "BatchReader", "FrameReader", "MessageFeed", "custom_metadata"]
 
 MAX_METADATA_BYTES: Final = 64 << 20  # flatbuffer metadata; real messages need a few KiB
 MAX_BODY_BYTES: Final = 1 << 40
@@ -29,24 +31,57 @@ _U32 = struct.Struct("<I").unpack_from
 _I64 = struct.Struct("<q").unpack_from
 
 
+def _field(buf: Any, table: int, index: int) -> int:
+    """Absolute position of field *index* of the flatbuffer table at *table* (0 when absent)."""
+    vtable = table - _I32(buf, table)[0]
+    slot = 4 + 2 * index
+    if slot + 2 > _U16(buf, vtable)[0]:
+        return 0
+    offset = _U16(buf, vtable + slot)[0]
+    return table + offset if offset else 0
+
+
 def body_length(meta: bytes) -> int:
     """The ``bodyLength`` field of a flatbuffer ``Message`` table (0 when absent)."""
     try:
-        root = _U32(meta, 0)[0]
-        vtable = root - _I32(meta, root)[0]
-        vtable_size = _U16(meta, vtable)[0]
-        slot = 4 + 2 * 3  # field 3 of Message: bodyLength
-        if slot + 2 > vtable_size:
+        position = _field(meta, _U32(meta, 0)[0], 3)  # Message.bodyLength
+        if not position:
             return 0
-        offset = _U16(meta, vtable + slot)[0]
-        if offset == 0:
-            return 0
-        length = int(_I64(meta, root + offset)[0])
+        length = int(_I64(meta, position)[0])
     except struct.error:
         raise IPCError("malformed Arrow IPC message metadata") from None
     if length < 0 or length > MAX_BODY_BYTES:
         raise IPCError(f"Arrow IPC message declares an impossible body length ({length})")
     return length
+
+
+def _string(buf: Any, position: int) -> bytes:
+    start = position + _U32(buf, position)[0]
+    size = _U32(buf, start)[0]
+    data = bytes(buf[start + 4 : start + 4 + size])
+    if len(data) != size:
+        raise struct.error("string runs past the metadata")
+    return data
+
+
+def custom_metadata(message: bytes | bytearray) -> dict[bytes, bytes] | None:
+    """The ``custom_metadata`` of one encapsulated message as read by ``FrameReader`` (None when absent)."""
+    start = 8 if message[:4] == _CONTINUATION else 4
+    meta = memoryview(message)[start:]
+    try:
+        position = _field(meta, _U32(meta, 0)[0], 4)  # Message.custom_metadata: [KeyValue]
+        if not position:
+            return None
+        vector = position + _U32(meta, position)[0]
+        result: dict[bytes, bytes] = {}
+        for i in range(_U32(meta, vector)[0]):
+            element = vector + 4 + 4 * i
+            pair = element + _U32(meta, element)[0]
+            key, value = _field(meta, pair, 0), _field(meta, pair, 1)
+            result[_string(meta, key) if key else b""] = _string(meta, value) if value else b""
+    except (struct.error, IndexError):
+        raise IPCError("malformed Arrow IPC message metadata") from None
+    return result
 
 
 class FrameReader:
@@ -186,3 +221,76 @@ class MessageFeed:
     def open(self) -> Any:
         """A pyarrow stream reader over this feed."""
         return open_reader(self)
+
+
+class BatchReader:
+    """Reads one IPC stream batch by batch from a ``FrameReader``.
+
+    Each message is framed here and, for a schema without dictionaries, decoded on its own
+    (``pa.ipc.read_record_batch`` plus our own read of its custom metadata), so no Python-level
+    file object sits under a pyarrow reader. Streams with dictionaries go through pyarrow's
+    stream reader, fed message by message. A plain producer tick, a constant message, is
+    recognised by its bytes and not decoded.
+    """
+
+    __slots__ = ("_feed", "_frames", "_reader", "_ticks", "done", "schema")
+
+    def __init__(self, frames: FrameReader) -> None:
+        self._frames = frames
+        self.done = False
+        with translated_errors():
+            message, end = frames.read_message()
+        if end:
+            raise IPCError("an Arrow IPC stream ended before its schema")
+        self.schema: pa.Schema = _decode(pa.ipc.read_schema, message)
+        self._ticks = len(self.schema) == 0
+        self._feed: MessageFeed | None = None
+        self._reader: Any = None
+        if has_dictionary(self.schema):
+            self._feed = MessageFeed(frames)
+            self._feed.push(message, False)
+            with translated_errors():
+                self._reader = self._feed.open()
+
+    def next(self) -> tuple[pa.RecordBatch, dict[bytes, bytes] | None] | None:
+        """The next batch and its metadata, or None at the end of the stream."""
+        if self.done:
+            return None
+        if self._reader is not None:
+            return self._next_via_pyarrow()
+        try:
+            message, end = self._frames.read_message()
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"cannot read from the peer: {exc}") from exc
+        if end:
+            self.done = True
+            return None
+        if self._ticks and message == TICK_MESSAGE:
+            return TICK, None
+        return _decode(_read_batch, message, self.schema), custom_metadata(message)
+
+    def _next_via_pyarrow(self) -> tuple[pa.RecordBatch, dict[bytes, bytes] | None] | None:
+        with translated_errors():
+            try:
+                batch, md = self._reader.read_next_batch_with_custom_metadata()
+            except StopIteration:
+                self.done = True
+                return None
+        return batch, (dict(md) if md is not None else None)
+
+    def drain(self) -> None:
+        """Read and discard the rest of the stream."""
+        while self.next() is not None:
+            pass
+
+
+def _read_batch(buffer: pa.Buffer, schema: pa.Schema) -> pa.RecordBatch:
+    return pa.ipc.read_record_batch(buffer, schema)
+
+
+def _decode(fn: Callable[..., Any], message: bytes | bytearray, *args: Any) -> Any:
+    """Decode one framed message; any failure is the peer's malformed IPC."""
+    try:
+        return fn(pa.py_buffer(message), *args)
+    except (pa.ArrowException, OSError, ValueError) as exc:  # pyarrow reports some as OSError
+        raise IPCError(f"malformed Arrow IPC from the peer: {exc}") from exc

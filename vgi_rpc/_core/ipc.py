@@ -158,19 +158,53 @@ class _Chunks:
         self.closed = True
 
 
-class StreamWriter:
-    """Writes one IPC stream in steps; ``take()`` returns the chunks each step added (write them in order)."""
+# A small batch is serialized in one C++ call (one buffer, no Python sink callbacks); above this
+# size the stream writer hands its column buffers over without copying them, which matters more.
+_SERIALIZE_MAX_BYTES: Final = 1 << 16
 
-    __slots__ = ("_sink", "_writer", "schema")
+
+def has_dictionary(schema: pa.Schema) -> bool:
+    """True when any field, at any depth, is dictionary-encoded (its stream carries dictionary batches)."""
+    return any(_type_has_dictionary(f.type) for f in schema)
+
+
+def _type_has_dictionary(t: pa.DataType) -> bool:
+    if isinstance(t, pa.DictionaryType):
+        return True
+    if isinstance(t, pa.ExtensionType):
+        return _type_has_dictionary(t.storage_type)
+    return any(_type_has_dictionary(t.field(i).type) for i in range(t.num_fields))
+
+
+class StreamWriter:
+    """Writes one IPC stream in steps; ``take()`` returns the chunks each step added (write them in order).
+
+    pyarrow's stream writer writes the schema and any batch with metadata, dictionaries or a
+    large body; once the schema is out, a small plain batch of a dictionary-free schema is one
+    ``RecordBatch.serialize()`` buffer, byte for byte what the stream writer would have written.
+    """
+
+    __slots__ = ("_direct", "_sink", "_started", "_writer", "schema")
 
     def __init__(self, schema: pa.Schema) -> None:
         self.schema = schema
         self._sink = _Chunks()
         self._writer = new_writer(self._sink, schema)
+        self._direct = not has_dictionary(schema)
+        self._started = False
 
     def write(self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes] | None = None) -> None:
         """Append one batch."""
+        if (
+            self._started
+            and not metadata
+            and batch.get_total_buffer_size() <= _SERIALIZE_MAX_BYTES
+            and batch.schema.equals(self.schema)
+        ):
+            self._sink.chunks.append(batch.serialize())
+            return
         self._writer.write_batch(batch, custom_metadata=to_kv(metadata))
+        self._started = self._direct
 
     def end(self) -> None:
         """Append the end-of-stream marker (writing the schema first if nothing was written)."""
@@ -195,45 +229,6 @@ def translated_errors() -> Iterator[None]:
         raise IPCError(f"malformed Arrow IPC from the peer: {text}") from exc
     except (OSError, ValueError) as exc:
         raise TransportError(f"cannot read from the peer: {exc}") from exc
-
-
-class BatchReader:
-    """Reads one IPC stream batch by batch.
-
-    With a *feed* (the message source under the pyarrow reader) a plain producer tick, a constant
-    message, is recognised by its bytes and returned without decoding.
-    """
-
-    __slots__ = ("_feed", "_reader", "done", "schema")
-
-    def __init__(self, reader: pa.ipc.RecordBatchStreamReader, feed: Any = None) -> None:
-        self._reader = reader
-        self._feed = feed if len(reader.schema) == 0 else None
-        self.schema: pa.Schema = reader.schema
-        self.done = False
-
-    def next(self) -> tuple[pa.RecordBatch, dict[bytes, bytes] | None] | None:
-        """The next batch and its metadata, or None at the end of the stream."""
-        if self.done:
-            return None
-        with translated_errors():
-            feed = self._feed
-            if feed is not None and feed.idle():
-                message, end = feed.frames.read_message()
-                if message == TICK_MESSAGE:
-                    return TICK, None
-                feed.push(message, end)
-            try:
-                batch, md = self._reader.read_next_batch_with_custom_metadata()
-            except StopIteration:
-                self.done = True
-                return None
-        return batch, (dict(md) if md is not None else None)
-
-    def drain(self) -> None:
-        """Read and discard the rest of the stream."""
-        while self.next() is not None:
-            pass
 
 
 TICK: Final = pa.RecordBatch.from_arrays([], schema=EMPTY_SCHEMA)

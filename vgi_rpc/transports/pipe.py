@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
-from .._core.framing import FrameReader, MessageFeed
-from .._core.ipc import BatchReader, IpcValidation, Items, decode_stream
+from .._core.framing import BatchReader, FrameReader
+from .._core.ipc import IpcValidation, Items, decode_stream
 from .._core.ipc import translated_errors as _translated
 from ..client import RpcConnection
 from ..errors import TransportError
@@ -68,9 +68,7 @@ class PipeTransport:
 
     def open_reader(self) -> BatchReader:
         """Open the next IPC stream for reading batch by batch (blocks until its schema arrives)."""
-        with _translated():
-            feed = MessageFeed(self._frames)
-            return BatchReader(feed.open(), feed)
+        return BatchReader(self._frames)
 
     def write(self, data: bytes | bytearray | pa.Buffer | list[bytes]) -> None:
         """Send complete IPC streams (or a list of chunks, gathered), looping on short writes."""
@@ -91,7 +89,7 @@ class PipeTransport:
     def _write_chunks(self, chunks: list[bytes]) -> None:
         fileno = getattr(self.writer, "fileno", None)
         if fileno is None or len(chunks) < 2:
-            self.write(b"".join(chunks))
+            self.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
             return
         self.writer.flush()
         fd = fileno()

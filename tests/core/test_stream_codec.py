@@ -1,0 +1,136 @@
+"""The stream codec's own framing agrees with pyarrow byte for byte and batch for batch.
+
+``StreamWriter`` serializes small plain batches itself and ``BatchReader`` decodes messages one by
+one with its own custom-metadata parser; both must be indistinguishable from pyarrow's stream
+writer and reader, for every kind of schema and metadata.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vgi_rpc._core.framing import BatchReader, FrameReader, custom_metadata
+from vgi_rpc._core.ipc import StreamWriter, has_dictionary
+from vgi_rpc.errors import IPCError
+
+
+def _batches() -> dict[str, pa.RecordBatch]:
+    ints = pa.array([1, None, 3], pa.int64())
+    strings = pa.array(["a", None, "ccc"])
+    nested = pa.array([[{"x": 1}], None, []], pa.list_(pa.struct([pa.field("x", pa.int32())])))
+    dictionary = pa.array(["x", "y", "x"]).dictionary_encode()
+    deep_dictionary = pa.array([[{"d": "p"}], [], None]).cast(
+        pa.list_(pa.struct([pa.field("d", pa.dictionary(pa.int8(), pa.string()))]))
+    )
+    big = pa.array(range(20_000), pa.int64())  # 160 KB: above the serialize() threshold
+    return {
+        "empty": pa.RecordBatch.from_arrays([], schema=pa.schema([])),
+        "ints": pa.RecordBatch.from_arrays([ints], names=["i"]),
+        "mixed": pa.RecordBatch.from_arrays([ints, strings, nested], names=["i", "s", "n"]),
+        "sliced": pa.RecordBatch.from_arrays([ints, strings], names=["i", "s"]).slice(1, 2),
+        "dictionary": pa.RecordBatch.from_arrays([ints, dictionary], names=["i", "d"]),
+        "deep_dictionary": pa.RecordBatch.from_arrays([deep_dictionary], names=["l"]),
+        "big": pa.RecordBatch.from_arrays([big], names=["b"]),
+    }
+
+
+BATCHES = _batches()
+METADATA: list[dict[bytes, bytes] | None] = [
+    None,
+    {b"k": b"v"},
+    None,
+    {b"": b"", b"unicode \xc3\xa9": b"\x00\xff" * 40, b"third": b"3"},
+    None,
+]
+
+
+def _pyarrow_stream(batch: pa.RecordBatch, metadata: list[dict[bytes, bytes] | None]) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        for md in metadata:
+            writer.write_batch(batch, custom_metadata=md)
+    return sink.getvalue().to_pybytes()
+
+
+def _our_stream(batch: pa.RecordBatch, metadata: list[dict[bytes, bytes] | None]) -> bytes:
+    writer = StreamWriter(batch.schema)
+    chunks: list[Any] = []
+    for md in metadata:
+        writer.write(batch, md)
+        chunks.extend(writer.take())
+    writer.end()
+    chunks.extend(writer.take())
+    return b"".join(bytes(memoryview(c)) for c in chunks)
+
+
+@pytest.mark.parametrize("name", list(BATCHES))
+def test_writer_bytes_equal_pyarrow(name: str) -> None:
+    batch = BATCHES[name]
+    assert _our_stream(batch, METADATA) == _pyarrow_stream(batch, METADATA)
+
+
+@pytest.mark.parametrize("name", list(BATCHES))
+def test_reader_matches_pyarrow(name: str) -> None:
+    batch = BATCHES[name]
+    data = _pyarrow_stream(batch, METADATA)
+    expected = pa.ipc.open_stream(data)
+    source = io.BytesIO(data)
+    reader = BatchReader(FrameReader(source.read, source.readinto))
+    assert reader.schema.equals(expected.schema, check_metadata=True)
+    for md in METADATA:
+        got = reader.next()
+        assert got is not None
+        want, want_md = expected.read_next_batch_with_custom_metadata()
+        assert got[0].equals(want)
+        assert got[1] == (dict(want_md) if want_md is not None else None) == md
+    assert reader.next() is None
+    assert reader.next() is None  # stays at the end
+    assert source.read() == b""  # stopped exactly at the end-of-stream marker
+
+
+def test_has_dictionary_finds_nested_dictionaries() -> None:
+    assert has_dictionary(BATCHES["deep_dictionary"].schema)
+    assert has_dictionary(BATCHES["dictionary"].schema)
+    assert not has_dictionary(BATCHES["mixed"].schema)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.binary(max_size=40), st.binary(max_size=300), max_size=12))
+def test_custom_metadata_parser_matches_pyarrow(md: dict[bytes, bytes]) -> None:
+    batch = BATCHES["ints"]
+    data = _pyarrow_stream(batch, [md or None])
+    schema_len = len(batch.schema.serialize())
+    message = data[schema_len:-8]
+    assert custom_metadata(message) == (md or None)
+
+
+def test_writer_rejects_a_batch_of_another_schema() -> None:
+    writer = StreamWriter(BATCHES["ints"].schema)
+    writer.write(BATCHES["ints"])  # schema written; later small batches take the serialize() path
+    with pytest.raises(pa.ArrowInvalid):
+        writer.write(BATCHES["mixed"])
+
+
+def test_reader_rejects_a_dictionary_batch_in_a_plain_stream() -> None:
+    plain = _pyarrow_stream(BATCHES["ints"], [])[:-8]  # schema, no EOS
+    dictionary_stream = _pyarrow_stream(BATCHES["dictionary"], [None])
+    dictionary_message = dictionary_stream[len(BATCHES["dictionary"].schema.serialize()) :]
+    source = io.BytesIO(plain + dictionary_message)
+    reader = BatchReader(FrameReader(source.read, source.readinto))
+    with pytest.raises(IPCError, match="malformed Arrow IPC"):
+        reader.next()
+
+
+def test_reader_rejects_corrupt_metadata_offsets() -> None:
+    batch = BATCHES["ints"]
+    data = bytearray(_pyarrow_stream(batch, [{b"k": b"v"}]))
+    message = bytearray(data[len(batch.schema.serialize()) : -8])
+    message[8:12] = (len(message) * 4).to_bytes(4, "little")  # root table offset far past the end
+    with pytest.raises(IPCError):
+        custom_metadata(bytes(message))

@@ -75,13 +75,23 @@ def test_writer_bytes_equal_pyarrow(name: str) -> None:
     assert _our_stream(batch, METADATA) == _pyarrow_stream(batch, METADATA)
 
 
+def _frames(data: bytes, buffered: bool) -> tuple[FrameReader, Any]:
+    """A frame reader over *data*: a plain source, or a small buffered one (the peek fast path)."""
+    if not buffered:
+        plain = io.BytesIO(data)
+        return FrameReader(plain.read, plain.readinto), plain
+    source = io.BufferedReader(io.BytesIO(data), 256)  # messages straddle the buffer edge
+    return FrameReader(source.read, source.readinto, source.peek), source
+
+
+@pytest.mark.parametrize("buffered", [False, True], ids=["plain", "peek"])
 @pytest.mark.parametrize("name", list(BATCHES))
-def test_reader_matches_pyarrow(name: str) -> None:
+def test_reader_matches_pyarrow(name: str, buffered: bool) -> None:
     batch = BATCHES[name]
     data = _pyarrow_stream(batch, METADATA)
     expected = pa.ipc.open_stream(data)
-    source = io.BytesIO(data)
-    reader = BatchReader(FrameReader(source.read, source.readinto))
+    frames, source = _frames(data, buffered)
+    reader = BatchReader(frames)
     assert reader.schema.equals(expected.schema, check_metadata=True)
     for md in METADATA:
         got = reader.next()
@@ -92,6 +102,15 @@ def test_reader_matches_pyarrow(name: str) -> None:
     assert reader.next() is None
     assert reader.next() is None  # stays at the end
     assert source.read() == b""  # stopped exactly at the end-of-stream marker
+
+
+@pytest.mark.parametrize("buffered", [False, True], ids=["plain", "peek"])
+def test_frame_reader_reads_back_to_back_streams(buffered: bool) -> None:
+    streams = [_pyarrow_stream(BATCHES[name], METADATA[:2]) for name in ("mixed", "empty", "big", "ints")]
+    frames, _ = _frames(b"".join(streams), buffered)
+    for stream in streams:
+        assert frames.read_stream() == stream
+    assert frames.read_stream() is None
 
 
 def test_has_dictionary_finds_nested_dictionaries() -> None:

@@ -41,18 +41,26 @@ def _field(buf: Any, table: int, index: int) -> int:
     return table + offset if offset else 0
 
 
-def body_length(meta: bytes) -> int:
-    """The ``bodyLength`` field of a flatbuffer ``Message`` table (0 when absent)."""
+def message_layout(meta: Any, start: int = 0) -> tuple[int, bool]:
+    """The body length of the flatbuffer ``Message`` at *start* of *meta*, and whether it has custom metadata."""
     try:
-        position = _field(meta, _U32(meta, 0)[0], 3)  # Message.bodyLength
-        if not position:
-            return 0
-        length = int(_I64(meta, position)[0])
+        table = start + _U32(meta, start)[0]
+        vtable = table - _I32(meta, table)[0]
+        vtable_size = _U16(meta, vtable)[0]
+        # Message fields: 3 bodyLength (int64), 4 custom_metadata ([KeyValue])
+        offset = _U16(meta, vtable + 10)[0] if vtable_size >= 12 else 0
+        has_metadata = vtable_size >= 14 and _U16(meta, vtable + 12)[0] != 0
+        length = int(_I64(meta, table + offset)[0]) if offset else 0
     except struct.error:
         raise IPCError("malformed Arrow IPC message metadata") from None
     if length < 0 or length > MAX_BODY_BYTES:
         raise IPCError(f"Arrow IPC message declares an impossible body length ({length})")
-    return length
+    return length, has_metadata
+
+
+def body_length(meta: Any, start: int = 0) -> int:
+    """The ``bodyLength`` field of the flatbuffer ``Message`` table at *start* of *meta* (0 when absent)."""
+    return message_layout(meta, start)[0]
 
 
 def _string(buf: Any, position: int) -> bytes:
@@ -87,11 +95,18 @@ def custom_metadata(message: bytes | bytearray) -> dict[bytes, bytes] | None:
 class FrameReader:
     """Reads whole IPC messages and streams from a blocking byte source."""
 
-    __slots__ = ("_read", "_readinto")
+    __slots__ = ("_peek", "_read", "_readinto", "has_metadata")
 
-    def __init__(self, read: Callable[[int], bytes], readinto: Callable[[Any], int] | None = None) -> None:
+    def __init__(
+        self,
+        read: Callable[[int], bytes],
+        readinto: Callable[[Any], int] | None = None,
+        peek: Callable[[int], bytes] | None = None,
+    ) -> None:
         self._read = read
         self._readinto = readinto
+        self._peek = peek
+        self.has_metadata = False  # whether the last message read carries custom metadata
 
     def _exact(self, n: int, what: str) -> bytes:
         data = self._read(n)
@@ -120,6 +135,20 @@ class FrameReader:
 
     def read_message(self, first: bytes = b"") -> tuple[bytes | bytearray, bool]:
         """One encapsulated message, and whether it was the end-of-stream marker."""
+        if self._peek is not None and not first:
+            # fast path: a message already whole in the source's buffer is taken with one read
+            # (peek returns what is buffered, or blocks for the first bytes when nothing is)
+            data = self._peek(8)
+            if len(data) >= 16 and data[:4] == _CONTINUATION:
+                length = _I32(data, 4)[0]
+                if 0 < length <= MAX_METADATA_BYTES and len(data) >= 8 + length:
+                    body, self.has_metadata = message_layout(data, 8)
+                    total = 8 + length + body
+                    if len(data) >= total:
+                        return self._read(total), False
+        return self._read_message(first)
+
+    def _read_message(self, first: bytes) -> tuple[bytes | bytearray, bool]:
         prefix = first + self._exact(4 - len(first), "a message") if len(first) < 4 else first
         if prefix == _CONTINUATION:
             length_bytes = self._exact(4, "a message header")
@@ -129,11 +158,12 @@ class FrameReader:
             length = _I32(prefix, 0)[0]
             head = prefix
         if length == 0:
+            self.has_metadata = False
             return head, True
         if length < 0 or length > MAX_METADATA_BYTES:
             raise IPCError(f"not an Arrow IPC stream: message header declares {length} bytes of metadata")
         meta = self._exact(length, "message metadata")
-        body = body_length(meta)
+        body, self.has_metadata = message_layout(meta)
         if not body:
             return head + meta, False
         start = len(head) + len(meta)
@@ -145,11 +175,16 @@ class FrameReader:
 
     def read_stream(self) -> bytes | bytearray | None:
         """One complete IPC stream (through its EOS marker); None at a clean end of input."""
-        first = self._read(4)
-        if not first:
-            return None
-        if len(first) < 4:
-            first += self._exact(4 - len(first), "a message")
+        if self._peek is not None:
+            if not self._peek(1):
+                return None
+            first = b""
+        else:
+            first = self._read(4)
+            if not first:
+                return None
+            if len(first) < 4:
+                first += self._exact(4 - len(first), "a message")
         parts = []
         message, end = self.read_message(first)
         parts.append(message)
@@ -267,7 +302,8 @@ class BatchReader:
             return None
         if self._ticks and message == TICK_MESSAGE:
             return TICK, None
-        return _decode(_read_batch, message, self.schema), custom_metadata(message)
+        batch = _decode(_read_batch, message, self.schema)
+        return batch, custom_metadata(message) if self._frames.has_metadata else None
 
     def _next_via_pyarrow(self) -> tuple[pa.RecordBatch, dict[bytes, bytes] | None] | None:
         with translated_errors():

@@ -55,7 +55,7 @@ class PipeTransport:
             reader = io.BufferedReader(reader, 1 << 16)
         self.reader = reader
         self.writer = writer
-        self._frames = FrameReader(reader.read, getattr(reader, "readinto", None))
+        self._frames = FrameReader(reader.read, getattr(reader, "readinto", None), reader.peek)
         self._closed = False
 
     def read_stream(self) -> tuple[pa.Schema, Items] | None:

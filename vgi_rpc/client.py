@@ -201,9 +201,12 @@ class StreamSession:
         try:
             return fn(*args)
         except (TransportError, ProtocolError, OSError) as exc:
-            self._conn._broken = exc
-            self._release()
+            self._broke(exc)
             raise
+
+    def _broke(self, exc: BaseException) -> None:
+        self._conn._broken = exc
+        self._release()
 
     def _release(self) -> None:
         self._done = True
@@ -239,10 +242,15 @@ class StreamSession:
             self._on_log(parse_log(md))
 
     def _send(self, batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> None:
-        if self._writer is None:
-            self._writer = StreamWriter(batch.schema)
-        self._writer.write(batch, metadata)
-        self._io(self._transport.write, self._writer.take())
+        writer = self._writer
+        if writer is None:
+            writer = self._writer = StreamWriter(batch.schema)
+        writer.write(batch, metadata)
+        try:
+            self._transport.write(writer.take())
+        except (TransportError, ProtocolError, OSError) as exc:
+            self._broke(exc)
+            raise
 
     def _end_input(self) -> None:
         if self._writer is None:
@@ -253,28 +261,33 @@ class StreamSession:
 
     def _receive(self) -> AnnotatedBatch | None:
         """Read logs up to the next data batch; None when the server ended the output."""
-        if self._reader is None:
-            self._reader = self._io(self._transport.open_reader)
         reader = self._reader
+        if reader is None:
+            reader = self._reader = self._io(self._transport.open_reader)
         while True:
-            incoming = self._io(reader.next)
+            try:
+                incoming = reader.next()
+            except (TransportError, ProtocolError, OSError) as exc:
+                self._broke(exc)
+                raise
             if incoming is None:
                 self._end_input()
                 self._release()
                 return None
             batch, md = incoming
-            kind = classify(batch.num_rows, md or {})
+            kind = classify(batch.num_rows, md) if md else BatchKind.DATA
+            if kind is BatchKind.DATA:
+                validate(batch, self._conn.ipc_validation)
+                return AnnotatedBatch(batch, _user_metadata(md))
+            assert md is not None
             if kind is BatchKind.LOG:
-                self._deliver_log(md or {})
+                self._deliver_log(md)
             elif kind is BatchKind.ERROR:
-                error = parse_error(md or {})
+                error = parse_error(md)
                 self._io(reader.drain)
                 self._end_input()
                 self._release()
                 raise error
-            elif kind is BatchKind.DATA:
-                validate(batch, self._conn.ipc_validation)
-                return AnnotatedBatch(batch, _user_metadata(md))
             else:
                 raise ProtocolError(f"{self.method.name}(): unsupported {kind.value} batch in a stream")
 
@@ -316,10 +329,11 @@ class StreamSession:
         """Send one input batch and return the output batch it produced."""
         if self._done:
             raise RuntimeError(f"the {self.method.name}() stream is closed")
-        if isinstance(batch, pa.RecordBatch):
-            batch = AnnotatedBatch(batch)
-        md = dict(batch.custom_metadata) if batch.custom_metadata is not None else None
-        self._send(batch.batch, md)
+        if isinstance(batch, AnnotatedBatch):
+            kv = batch.custom_metadata
+            self._send(batch.batch, dict(kv) if kv is not None else None)
+        else:
+            self._send(batch, None)
         out = self._receive()
         if out is None:
             raise ProtocolError(f"{self.method.name}(): the server ended the stream without an output batch")

@@ -127,26 +127,28 @@ class StreamCall:
         if self.phase is StreamPhase.DONE:
             raise RuntimeError("stream step after the stream ended")
         self.phase = StreamPhase.RUNNING
-        result = StepResult(self._take_init_logs())
-        md = metadata or {}
-        if keys.CANCEL in md:
-            return self._cancel(result)
+        result = StepResult(self._take_init_logs() if self.pending_logs else [])
+        user_md: pa.KeyValueMetadata | None = None
+        if metadata:
+            if keys.CANCEL in metadata:
+                return self._cancel(result)
+            kept = {k: v for k, v in metadata.items() if not k.startswith(b"vgi_rpc.")}
+            user_md = pa.KeyValueMetadata(kept) if kept else None
         out = self._out = OutputCollector(self.output_schema, producer_mode=not self.is_exchange)
         try:
             if self.is_exchange:
                 validate(batch, self._ipc_validation)
                 batch = self._coerce_input(batch)
-            user_md = {k: v for k, v in md.items() if not k.startswith(b"vgi_rpc.")} or None
-            self.state.process(AnnotatedBatch(batch, pa.KeyValueMetadata(user_md) if user_md else None), out, self.ctx)
+            self.state.process(AnnotatedBatch(batch, user_md), out, self.ctx)
         except Exception as exc:
             return self._fail(result, out, exc)
         finally:
             self._out = None
-        if not self.is_exchange and out.data_count == 0 and not out.finished:
+        if out.data_count == 0 and not self.is_exchange and not out.finished:
             return self._fail(result, out, RuntimeError("produce() neither emitted a batch nor called out.finish()"))
         self._append_output(result, out)
-        if self.is_exchange and out.data_count == 0:
-            result.items.append((empty_batch(self.output_schema), None))
+        if out.data_count == 0 and self.is_exchange:
+            result.items.append((self._log_batch, None))  # an exchange answers every input, if only empty
         if out.finished:
             result.done = True
             self.phase = StreamPhase.DONE

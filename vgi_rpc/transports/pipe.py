@@ -56,6 +56,11 @@ class PipeTransport:
         self.reader = reader
         self.writer = writer
         self._frames = FrameReader(reader.read, getattr(reader, "readinto", None), reader.peek)
+        # an unbuffered file object (FileIO) is written through its descriptor directly
+        self._fd: int | None = None
+        if isinstance(writer, io.RawIOBase):
+            with contextlib.suppress(OSError, ValueError):
+                self._fd = writer.fileno()
         self._closed = False
 
     def read_stream(self) -> tuple[pa.Schema, Items] | None:
@@ -70,30 +75,45 @@ class PipeTransport:
         """Open the next IPC stream for reading batch by batch (blocks until its schema arrives)."""
         return BatchReader(self._frames)
 
-    def write(self, data: bytes | bytearray | pa.Buffer | list[bytes]) -> None:
+    def write(self, data: bytes | bytearray | pa.Buffer | list[Any]) -> None:
         """Send complete IPC streams (or a list of chunks, gathered), looping on short writes."""
         try:
+            fd = self._fd
             if isinstance(data, list):
-                self._write_chunks(data)
+                if fd is None or len(data) != 1:
+                    self._write_chunks(data)
+                    return
+                data = data[0]
+            if fd is None:
+                self._write_buffered(data)
                 return
-            view = memoryview(data)
-            while view:
-                n = self.writer.write(view)
-                if n is None:  # a buffered writer took everything
-                    break
-                view = view[n:]
-            self.writer.flush()
+            size = len(data)
+            written = os.write(fd, data)  # an unbuffered file: straight to the descriptor
+            if written < size:
+                self._write_all(fd, memoryview(data)[written:])
         except (OSError, ValueError) as exc:
             raise TransportError(f"cannot write to the peer: {exc}") from exc
 
-    def _write_chunks(self, chunks: list[bytes]) -> None:
-        fileno = getattr(self.writer, "fileno", None)
-        if fileno is None or len(chunks) < 2:
-            self.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            return
+    def _write_buffered(self, data: Any) -> None:
+        view = memoryview(data)
+        while view:
+            n = self.writer.write(view)
+            if n is None:  # a buffered writer took everything
+                break
+            view = view[n:]
         self.writer.flush()
-        fd = fileno()
-        views = [memoryview(c) for c in chunks if c]
+
+    @staticmethod
+    def _write_all(fd: int, view: memoryview) -> None:
+        while view:
+            view = view[os.write(fd, view) :]
+
+    def _write_chunks(self, chunks: list[Any]) -> None:
+        fd = self._fd
+        if fd is None or len(chunks) < 2:
+            self._write_buffered(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            return
+        views = [memoryview(c) for c in chunks if len(c)]
         while views:
             n = os.writev(fd, views[:_IOV_MAX])
             while views and n >= len(views[0]):
@@ -107,6 +127,7 @@ class PipeTransport:
         if self._closed:
             return
         self._closed = True
+        self._fd = None  # the number may be reused once closed: write through the (closed) file object
         for f in (self.writer, self.reader):
             with contextlib.suppress(OSError, ValueError):
                 f.close()

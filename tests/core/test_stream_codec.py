@@ -37,6 +37,9 @@ def _batches() -> dict[str, pa.RecordBatch]:
         "dictionary": pa.RecordBatch.from_arrays([ints, dictionary], names=["i", "d"]),
         "deep_dictionary": pa.RecordBatch.from_arrays([deep_dictionary], names=["l"]),
         "big": pa.RecordBatch.from_arrays([big], names=["b"]),
+        "schema_metadata": pa.RecordBatch.from_arrays(
+            [ints], schema=pa.schema([pa.field("i", pa.int64(), metadata={b"f": b"1"})], metadata={b"s": b"2"})
+        ),
     }
 
 
@@ -58,21 +61,31 @@ def _pyarrow_stream(batch: pa.RecordBatch, metadata: list[dict[bytes, bytes] | N
     return sink.getvalue().to_pybytes()
 
 
-def _our_stream(batch: pa.RecordBatch, metadata: list[dict[bytes, bytes] | None]) -> bytes:
+def _our_stream(batch: pa.RecordBatch, metadata: list[dict[bytes, bytes] | None], take_each: bool) -> bytes:
     writer = StreamWriter(batch.schema)
     chunks: list[Any] = []
     for md in metadata:
         writer.write(batch, md)
-        chunks.extend(writer.take())
+        if take_each:
+            chunks.extend(writer.take())
     writer.end()
     chunks.extend(writer.take())
     return b"".join(bytes(memoryview(c)) for c in chunks)
 
 
+@pytest.mark.parametrize("take_each", [True, False], ids=["take-each", "take-once"])
 @pytest.mark.parametrize("name", list(BATCHES))
-def test_writer_bytes_equal_pyarrow(name: str) -> None:
+def test_writer_bytes_equal_pyarrow(name: str, take_each: bool) -> None:
     batch = BATCHES[name]
-    assert _our_stream(batch, METADATA) == _pyarrow_stream(batch, METADATA)
+    assert _our_stream(batch, METADATA, take_each) == _pyarrow_stream(batch, METADATA)
+    plain_first = [None, None, {b"k": b"v"}, None]
+    assert _our_stream(batch, plain_first, take_each) == _pyarrow_stream(batch, plain_first)
+
+
+@pytest.mark.parametrize("name", ["empty", "ints", "dictionary"])
+def test_writer_empty_stream(name: str) -> None:
+    batch = BATCHES[name]
+    assert _our_stream(batch, [], True) == _pyarrow_stream(batch, [])
 
 
 def _frames(data: bytes, buffered: bool) -> tuple[FrameReader, Any]:
@@ -130,10 +143,17 @@ def test_custom_metadata_parser_matches_pyarrow(md: dict[bytes, bytes]) -> None:
 
 
 def test_writer_rejects_a_batch_of_another_schema() -> None:
-    writer = StreamWriter(BATCHES["ints"].schema)
-    writer.write(BATCHES["ints"])  # schema written; later small batches take the serialize() path
+    ints = BATCHES["ints"]
+    writer = StreamWriter(ints.schema)
+    writer.write(ints)  # schema written; later small batches take the serialize() path
     with pytest.raises(pa.ArrowInvalid):
         writer.write(BATCHES["mixed"])
+    with pytest.raises(pa.ArrowInvalid):
+        writer.write(BATCHES["mixed"], {b"k": b"v"})
+    writer.write(ints, {b"k": b"v"})  # the stream stays well formed after the refusals
+    writer.end()
+    data = b"".join(bytes(memoryview(c)) for c in writer.take())
+    assert data == _pyarrow_stream(ints, [None, {b"k": b"v"}])
 
 
 def test_reader_rejects_a_dictionary_batch_in_a_plain_stream() -> None:

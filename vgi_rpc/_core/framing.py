@@ -18,7 +18,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from ..errors import IPCError, TransportError
-from .ipc import TICK, TICK_MESSAGE, has_dictionary, open_reader, translated_errors
+from .ipc import TICK, TICK_MESSAGE, open_reader, schema_info, translated_errors
 
 __all__ = ["MAX_METADATA_BYTES", "BatchReader", "FrameReader", "MessageFeed", "custom_metadata"]
 
@@ -277,11 +277,12 @@ class BatchReader:
             message, end = frames.read_message()
         if end:
             raise IPCError("an Arrow IPC stream ended before its schema")
-        self.schema: pa.Schema = _decode(pa.ipc.read_schema, message)
-        self._ticks = len(self.schema) == 0
+        schema, dictionaries = _decode(_schema_info, message)
+        self.schema: pa.Schema = schema
+        self._ticks = len(schema) == 0
         self._feed: MessageFeed | None = None
         self._reader: Any = None
-        if has_dictionary(self.schema):
+        if dictionaries:
             self._feed = MessageFeed(frames)
             self._feed.push(message, False)
             with translated_errors():
@@ -318,6 +319,10 @@ class BatchReader:
         """Read and discard the rest of the stream."""
         while self.next() is not None:
             pass
+
+
+def _schema_info(buffer: pa.Buffer) -> tuple[pa.Schema, bool]:
+    return schema_info(buffer.to_pybytes())
 
 
 def _read_batch(buffer: pa.Buffer, schema: pa.Schema) -> pa.RecordBatch:

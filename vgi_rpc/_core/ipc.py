@@ -161,6 +161,23 @@ class _Chunks:
 # A small batch is serialized in one C++ call (one buffer, no Python sink callbacks); above this
 # size the stream writer hands its column buffers over without copying them, which matters more.
 _SERIALIZE_MAX_BYTES: Final = 1 << 16
+EOS: Final = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # end-of-stream marker
+
+# serialized schema message -> (schema, has dictionaries); stream schemas repeat call after call
+_SCHEMAS: dict[bytes, tuple[pa.Schema, bool]] = {}
+_SCHEMAS_MAX: Final = 512
+
+
+def schema_info(message: bytes, schema: pa.Schema | None = None) -> tuple[pa.Schema, bool]:
+    """The schema of a serialized schema *message* and whether it has dictionaries (cached)."""
+    info = _SCHEMAS.get(message)
+    if info is None:
+        if schema is None:
+            schema = pa.ipc.read_schema(pa.py_buffer(message))
+        if len(_SCHEMAS) >= _SCHEMAS_MAX:
+            _SCHEMAS.clear()
+        info = _SCHEMAS[message] = (schema, has_dictionary(schema))
+    return info
 
 
 def has_dictionary(schema: pa.Schema) -> bool:
@@ -179,36 +196,77 @@ def _type_has_dictionary(t: pa.DataType) -> bool:
 class StreamWriter:
     """Writes one IPC stream in steps; ``take()`` returns the chunks each step added (write them in order).
 
-    pyarrow's stream writer writes the schema and any batch with metadata, dictionaries or a
-    large body; once the schema is out, a small plain batch of a dictionary-free schema is one
-    ``RecordBatch.serialize()`` buffer, byte for byte what the stream writer would have written.
+    For a schema without dictionaries the stream is framed here: the schema message, each small
+    plain batch as one ``RecordBatch.serialize()`` buffer and the end-of-stream marker. Batches
+    with custom metadata or a large body go through pyarrow's stream writer (created on first
+    need, its copy of the schema message dropped), which hands column buffers over without
+    copying. Streams with dictionaries use pyarrow's writer throughout. The bytes are the same
+    either way (``tests/core/test_stream_codec.py`` checks them against pyarrow).
     """
 
-    __slots__ = ("_direct", "_sink", "_started", "_writer", "schema")
+    __slots__ = ("_direct", "_schema_message", "_sink", "_skip", "_started", "_writer", "schema")
 
     def __init__(self, schema: pa.Schema) -> None:
         self.schema = schema
         self._sink = _Chunks()
-        self._writer = new_writer(self._sink, schema)
-        self._direct = not has_dictionary(schema)
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self._schema_message = schema.serialize().to_pybytes()
+        self._direct = not schema_info(self._schema_message, schema)[1]
         self._started = False
+        self._skip = 0  # bytes of pyarrow's own schema message still to drop
+
+    def _start(self) -> None:
+        self._started = True
+        if self._direct:
+            self._sink.chunks.append(self._schema_message)
+        else:
+            self._writer = new_writer(self._sink, self.schema)
 
     def write(self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes] | None = None) -> None:
         """Append one batch."""
-        if (
-            self._started
-            and not metadata
-            and batch.get_total_buffer_size() <= _SERIALIZE_MAX_BYTES
-            and batch.schema.equals(self.schema)
-        ):
-            self._sink.chunks.append(batch.serialize())
-            return
-        self._writer.write_batch(batch, custom_metadata=to_kv(metadata))
-        self._started = self._direct
+        if not self._started:
+            self._start()
+        writer = self._writer
+        if self._direct:
+            if (
+                not metadata
+                and batch.get_total_buffer_size() <= _SERIALIZE_MAX_BYTES
+                and batch.schema.equals(self.schema)
+            ):
+                self._sink.chunks.append(batch.serialize())
+                return
+            if writer is None:
+                # pyarrow's writer starts with the schema message again: drop it from the output
+                writer = self._writer = new_writer(self._sink, self.schema)
+                self._skip = len(self._schema_message)
+        assert writer is not None
+        mark = len(self._sink.chunks)
+        try:
+            writer.write_batch(batch, custom_metadata=to_kv(metadata))
+        finally:
+            if self._skip:
+                self._drop_schema_copy(mark)
+
+    def _drop_schema_copy(self, mark: int) -> None:
+        """Drop pyarrow's schema message, written from chunk *mark* on."""
+        chunks = self._sink.chunks
+        while self._skip and len(chunks) > mark:
+            first = chunks[mark]
+            if len(first) <= self._skip:
+                self._skip -= len(first)
+                del chunks[mark]
+            else:
+                chunks[mark] = memoryview(first)[self._skip :]
+                self._skip = 0
 
     def end(self) -> None:
         """Append the end-of-stream marker (writing the schema first if nothing was written)."""
-        self._writer.close()
+        if not self._started:
+            self._start()
+        if self._writer is not None and not self._direct:
+            self._writer.close()
+        else:
+            self._sink.chunks.append(EOS)
 
     def take(self) -> list[Any]:
         """The chunks appended since the last take (gathered by the driver's write, not joined here)."""

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vgi_rpc._core.framing import BatchReader, FrameReader, custom_metadata
-from vgi_rpc._core.ipc import StreamWriter, has_dictionary
-from vgi_rpc.errors import IPCError
+from vgi_rpc._core.framing import BatchReader, FrameReader, custom_metadata, decode_messages
+from vgi_rpc._core.ipc import StreamWriter, decode_stream, has_dictionary
+from vgi_rpc.errors import IPCError, MalformedStreamError
 
 
 def _batches() -> dict[str, pa.RecordBatch]:
@@ -124,6 +124,34 @@ def test_frame_reader_reads_back_to_back_streams(buffered: bool) -> None:
     for stream in streams:
         assert frames.read_stream() == stream
     assert frames.read_stream() is None
+
+
+@pytest.mark.parametrize("buffered", [False, True], ids=["plain", "peek"])
+@pytest.mark.parametrize("name", list(BATCHES))
+def test_decode_messages_matches_pyarrow(name: str, buffered: bool) -> None:
+    """Whole-stream decoding (unary requests and replies) agrees with pyarrow's reader."""
+    data = _pyarrow_stream(BATCHES[name], METADATA)
+    frames, _ = _frames(data + data, buffered)
+    expected_schema, expected = decode_stream(data)
+    for _ in range(2):  # the second time the schema comes from the cache
+        messages = frames.read_messages()
+        assert messages is not None
+        schema, items = decode_messages(messages)
+        assert schema.equals(expected_schema, check_metadata=True)
+        assert [(b.to_pydict(), md) for b, md in items] == [(b.to_pydict(), md) for b, md in expected]
+    assert frames.read_messages() is None
+
+
+def test_decode_messages_reports_malformed_streams() -> None:
+    ints = _pyarrow_stream(BATCHES["ints"], [None])
+    schema_len = len(BATCHES["ints"].schema.serialize())
+    no_schema = io.BytesIO(ints[schema_len:])  # a batch where the schema should be
+    messages = FrameReader(no_schema.read).read_messages()
+    assert messages is not None
+    with pytest.raises(MalformedStreamError):
+        decode_messages(messages)
+    with pytest.raises(MalformedStreamError):
+        decode_messages([])
 
 
 def test_has_dictionary_finds_nested_dictionaries() -> None:

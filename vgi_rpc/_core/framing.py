@@ -17,10 +17,10 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from ..errors import IPCError, TransportError
-from .ipc import TICK, TICK_MESSAGE, open_reader, schema_info, translated_errors
+from ..errors import IPCError, MalformedStreamError, TransportError
+from .ipc import EOS, TICK, TICK_MESSAGE, Items, decode_stream, open_reader, schema_info, translated_errors
 
-__all__ = ["MAX_METADATA_BYTES", "BatchReader", "FrameReader", "MessageFeed", "custom_metadata"]
+__all__ = ["MAX_METADATA_BYTES", "BatchReader", "FrameReader", "MessageFeed", "custom_metadata", "decode_messages"]
 
 MAX_METADATA_BYTES: Final = 64 << 20  # flatbuffer metadata; real messages need a few KiB
 MAX_BODY_BYTES: Final = 1 << 40
@@ -63,31 +63,50 @@ def body_length(meta: Any, start: int = 0) -> int:
     return message_layout(meta, start)[0]
 
 
-def _string(buf: Any, position: int) -> bytes:
-    start = position + _U32(buf, position)[0]
-    size = _U32(buf, start)[0]
-    data = bytes(buf[start + 4 : start + 4 + size])
-    if len(data) != size:
-        raise struct.error("string runs past the metadata")
+def _string(buf: bytes, field: int, end: int) -> bytes:
+    text = field + _U32(buf, field)[0]
+    length = _U32(buf, text)[0]
+    data = buf[text + 4 : min(text + 4 + length, end)]
+    if len(data) != length:
+        raise IPCError("malformed Arrow IPC message metadata: a string runs past its end")
     return data
 
 
 def custom_metadata(message: bytes | bytearray) -> dict[bytes, bytes] | None:
-    """The ``custom_metadata`` of one encapsulated message as read by ``FrameReader`` (None when absent)."""
-    start = 8 if message[:4] == _CONTINUATION else 4
-    meta = memoryview(message)[start:]
+    """The ``custom_metadata`` of one encapsulated message as read by ``FrameReader`` (None when absent).
+
+    Walks the flatbuffer by absolute offsets (``Message.custom_metadata: [KeyValue]``, field 4;
+    ``KeyValue`` has ``key`` and ``value`` strings); every offset is bounds-checked, and a string
+    must lie inside the metadata.
+    """
+    if message[:4] == _CONTINUATION:
+        start, end = 8, 8 + _I32(message, 4)[0]
+    else:
+        start, end = 4, 4 + _I32(message, 0)[0]
+    buf = message if isinstance(message, bytes) else bytes(message[:end])
+    u32, u16 = _U32, _U16
     try:
-        position = _field(meta, _U32(meta, 0)[0], 4)  # Message.custom_metadata: [KeyValue]
-        if not position:
+        table = start + u32(buf, start)[0]
+        vtable = table - _I32(buf, table)[0]
+        if u16(buf, vtable)[0] < 14:
             return None
-        vector = position + _U32(meta, position)[0]
+        offset = u16(buf, vtable + 12)[0]
+        if not offset:
+            return None
+        vector = table + offset
+        vector += u32(buf, vector)[0]
         result: dict[bytes, bytes] = {}
-        for i in range(_U32(meta, vector)[0]):
-            element = vector + 4 + 4 * i
-            pair = element + _U32(meta, element)[0]
-            key, value = _field(meta, pair, 0), _field(meta, pair, 1)
-            result[_string(meta, key) if key else b""] = _string(meta, value) if value else b""
-    except (struct.error, IndexError):
+        element = vector + 4
+        for element in range(vector + 4, vector + 4 + 4 * u32(buf, vector)[0], 4):
+            pair = element + u32(buf, element)[0]
+            pair_vtable = pair - _I32(buf, pair)[0]
+            size = u16(buf, pair_vtable)[0]
+            key_field = u16(buf, pair_vtable + 4)[0] if size >= 6 else 0
+            value_field = u16(buf, pair_vtable + 6)[0] if size >= 8 else 0
+            result[_string(buf, pair + key_field, end) if key_field else b""] = (
+                _string(buf, pair + value_field, end) if value_field else b""
+            )
+    except struct.error:
         raise IPCError("malformed Arrow IPC message metadata") from None
     return result
 
@@ -95,7 +114,7 @@ def custom_metadata(message: bytes | bytearray) -> dict[bytes, bytes] | None:
 class FrameReader:
     """Reads whole IPC messages and streams from a blocking byte source."""
 
-    __slots__ = ("_peek", "_read", "_readinto", "has_metadata")
+    __slots__ = ("_last_eos", "_peek", "_read", "_readinto", "has_metadata")
 
     def __init__(
         self,
@@ -107,6 +126,7 @@ class FrameReader:
         self._readinto = readinto
         self._peek = peek
         self.has_metadata = False  # whether the last message read carries custom metadata
+        self._last_eos: bytes | bytearray = b""
 
     def _exact(self, n: int, what: str) -> bytes:
         data = self._read(n)
@@ -173,8 +193,11 @@ class FrameReader:
         self._fill(memoryview(message)[start:], "a message body")
         return message, False
 
-    def read_stream(self) -> bytes | bytearray | None:
-        """One complete IPC stream (through its EOS marker); None at a clean end of input."""
+    def read_messages(self) -> list[tuple[bytes | bytearray, bool]] | None:
+        """One complete IPC stream as its messages, each with whether it carries custom metadata.
+
+        The end-of-stream marker is consumed but not returned. None at a clean end of input.
+        """
         if self._peek is not None:
             if not self._peek(1):
                 return None
@@ -185,13 +208,20 @@ class FrameReader:
                 return None
             if len(first) < 4:
                 first += self._exact(4 - len(first), "a message")
-        parts = []
+        messages: list[tuple[bytes | bytearray, bool]] = []
         message, end = self.read_message(first)
-        parts.append(message)
         while not end:
+            messages.append((message, self.has_metadata))
             message, end = self.read_message()
-            parts.append(message)
-        return b"".join(parts)
+        self._last_eos = message
+        return messages
+
+    def read_stream(self) -> bytes | bytearray | None:
+        """One complete IPC stream (through its EOS marker) in one buffer; None at a clean end of input."""
+        messages = self.read_messages()
+        if messages is None:
+            return None
+        return b"".join([*(m for m, _ in messages), self._last_eos])
 
 
 class MessageFeed:
@@ -319,6 +349,29 @@ class BatchReader:
         """Read and discard the rest of the stream."""
         while self.next() is not None:
             pass
+
+
+def decode_messages(messages: list[tuple[bytes | bytearray, bool]]) -> tuple[pa.Schema, Items]:
+    """Decode one stream read by ``FrameReader.read_messages``; ``MalformedStreamError`` if it is malformed.
+
+    Dictionary-free streams are decoded message by message (the schema from the cache); streams
+    with dictionaries go through pyarrow's reader.
+    """
+    if not messages:
+        raise MalformedStreamError("malformed Arrow IPC stream: it ended before its schema")
+    try:
+        schema, dictionaries = schema_info(bytes(messages[0][0]))
+        if dictionaries:
+            return decode_stream(b"".join([*(m for m, _ in messages), EOS]))
+        items: Items = []
+        for message, has_metadata in messages[1:]:
+            batch = pa.ipc.read_record_batch(pa.py_buffer(message), schema)
+            items.append((batch, custom_metadata(message) if has_metadata else None))
+    except (pa.ArrowException, OSError, ValueError) as exc:  # pyarrow reports some as OSError
+        raise MalformedStreamError(f"malformed Arrow IPC stream: {exc}") from exc
+    except IPCError as exc:
+        raise MalformedStreamError(str(exc)) from exc
+    return schema, items
 
 
 def _schema_info(buffer: pa.Buffer) -> tuple[pa.Schema, bool]:

@@ -168,15 +168,20 @@ _SCHEMAS: dict[bytes, tuple[pa.Schema, bool]] = {}
 _SCHEMAS_MAX: Final = 512
 
 
+_SCHEMA_CACHE_MAX_BYTES: Final = 1 << 16  # larger schema messages are decoded every time
+
+
 def schema_info(message: bytes, schema: pa.Schema | None = None) -> tuple[pa.Schema, bool]:
     """The schema of a serialized schema *message* and whether it has dictionaries (cached)."""
     info = _SCHEMAS.get(message)
     if info is None:
         if schema is None:
             schema = pa.ipc.read_schema(pa.py_buffer(message))
-        if len(_SCHEMAS) >= _SCHEMAS_MAX:
-            _SCHEMAS.clear()
-        info = _SCHEMAS[message] = (schema, has_dictionary(schema))
+        info = (schema, has_dictionary(schema))
+        if len(message) <= _SCHEMA_CACHE_MAX_BYTES:
+            if len(_SCHEMAS) >= _SCHEMAS_MAX:
+                _SCHEMAS.clear()
+            _SCHEMAS[message] = info
     return info
 
 

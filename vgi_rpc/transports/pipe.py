@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
-from .._core.framing import BatchReader, FrameReader
-from .._core.ipc import IpcValidation, Items, decode_stream
+from .._core.framing import BatchReader, FrameReader, decode_messages
+from .._core.ipc import IpcValidation, Items
 from .._core.ipc import translated_errors as _translated
 from ..client import RpcConnection
 from ..errors import TransportError
@@ -66,10 +66,10 @@ class PipeTransport:
     def read_stream(self) -> tuple[pa.Schema, Items] | None:
         """Read the next IPC stream; None at a clean end of input (EOF between streams)."""
         with _translated():
-            data = self._frames.read_stream()
-            if data is None:
+            messages = self._frames.read_messages()
+            if messages is None:
                 return None
-        return decode_stream(data)
+        return decode_messages(messages)
 
     def open_reader(self) -> BatchReader:
         """Open the next IPC stream for reading batch by batch (blocks until its schema arrives)."""

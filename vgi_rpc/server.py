@@ -104,7 +104,7 @@ class RpcServer:
                 if isinstance(reply, StreamStart):
                     self._serve_stream(transport, reply)
                     continue
-                transport.write(encode_stream(reply.schema, reply.items))
+                transport.write(reply.stream())
                 if reply.drain_input:
                     transport.read_stream()
             except MalformedStreamError as exc:
@@ -148,7 +148,7 @@ class RpcServer:
 
     def _answer(self, transport: ServerTransport, reply: Reply) -> None:
         try:
-            transport.write(encode_stream(reply.schema, reply.items))
+            transport.write(reply.stream())
         except TransportError as exc:
             _log.error("vgi_rpc server: cannot answer: %s", exc)
 

@@ -23,7 +23,8 @@ import pyarrow as pa
 from ..log import Message
 from . import keys
 from .context import AuthContext, CallContext
-from .ipc import EMPTY_SCHEMA, IpcValidation, empty_batch, validate
+from .fixedrow import FixedRowCodec
+from .ipc import EMPTY_SCHEMA, IpcValidation, empty_batch, encode_stream, validate
 from .lockstep import StreamCall
 from .messages import Fault, error_metadata, log_metadata, protocol_not_supported
 from .observe import CallObserver, CallRecord
@@ -55,6 +56,11 @@ class Reply:
     schema: pa.Schema
     items: Items = field(default_factory=list)
     drain_input: bool = False
+    encoded: bytes | None = None  # the whole stream, already encoded (then ``items`` is empty)
+
+    def stream(self) -> bytes | pa.Buffer:
+        """The reply as one IPC stream."""
+        return self.encoded if self.encoded is not None else encode_stream(self.schema, self.items)
 
 
 @dataclass(slots=True)
@@ -89,6 +95,7 @@ class _Bound:
     fn: Callable[..., Any]
     wants_ctx: bool
     log_batch: pa.RecordBatch  # zero-row batch on the result schema, reused for every log
+    result_codec: FixedRowCodec | None  # template encoding of a fixed-width scalar result
 
 
 class Dispatcher:
@@ -115,7 +122,10 @@ class Dispatcher:
                 if fn is None or not callable(fn):
                     raise TypeError(f"{type(h.implementation).__name__} does not implement {h.spec.name}.{name}")
                 schema = m.result_schema
-                self._bound[(h.spec.name, name)] = _Bound(m, h, fn, _wants_ctx(fn), empty_batch(schema))
+                codec = None
+                if m.result is not None and m.encode_result is None and not m.is_stream:
+                    codec = FixedRowCodec.build(schema)
+                self._bound[(h.spec.name, name)] = _Bound(m, h, fn, _wants_ctx(fn), empty_batch(schema), codec)
         self._empty = empty_batch(EMPTY_SCHEMA)
 
     # -- errors -----------------------------------------------------------------------------
@@ -310,6 +320,10 @@ class Dispatcher:
             value = bound.fn(**kwargs)
             if m.is_stream:
                 return self._start_stream(bound, value, record, logs, kwargs.get("ctx"))
+            if bound.result_codec is not None and not logs:
+                encoded = bound.result_codec.encode((value,))
+                if encoded is not None:
+                    return Reply(result_schema, encoded=encoded)
             result = self._result_batch(m, value)
         except Exception as exc:
             reply = self.error_reply(exc, EMPTY_SCHEMA if m.is_stream else result_schema, request_id)
@@ -389,6 +403,10 @@ class Dispatcher:
 
     def _finish(self, record: CallRecord, reply: Reply) -> None:
         record.duration_ms = (time.perf_counter_ns() - record.start_ns) / 1e6
+        if reply.encoded is not None:  # a template-encoded one-row result
+            record.stats.output_batches += 1
+            record.stats.output_rows += 1
+            record.stats.output_bytes += 8 * len(reply.schema)
         for batch, md in reply.items:
             if md and md.get(keys.LOG_LEVEL) == b"EXCEPTION":
                 record.status = "error"

@@ -13,6 +13,7 @@ import pyarrow as pa
 from ..errors import ProtocolError, RpcError
 from ..log import Message
 from . import keys
+from .fixedrow import FixedRowCodec
 from .ipc import EMPTY_SCHEMA, IpcValidation, encode_stream, validate
 from .messages import BatchKind, classify, parse_error, parse_log
 from .service import MethodSpec, ServiceSpec
@@ -25,7 +26,7 @@ OnLog = Callable[[Message], None]
 class RequestEncoder:
     """Builds the request stream of one method; the static parts are computed once."""
 
-    __slots__ = ("_empty_request", "_metadata", "_method", "_names")
+    __slots__ = ("_empty_request", "_fixed", "_metadata", "_method", "_names")
 
     def __init__(self, service: ServiceSpec, method: MethodSpec) -> None:
         self._method = method
@@ -38,6 +39,9 @@ class RequestEncoder:
             md[keys.PROTOCOL_VERSION] = service.version.encode()
         self._metadata = pa.KeyValueMetadata(md)
         self._names = [p.name for p in method.params]
+        self._fixed: FixedRowCodec | None = None
+        if method.params and all(p.encode is None for p in method.params):
+            self._fixed = FixedRowCodec.build(method.params_schema, md)
         self._empty_request: bytes | None = None
         if not method.params:
             batch = pa.RecordBatch.from_arrays([], schema=EMPTY_SCHEMA)
@@ -69,6 +73,10 @@ class RequestEncoder:
                 self.bind(args, kwargs)  # raises the right TypeError
             return self._empty_request
         values = self.bind(args, kwargs)
+        if self._fixed is not None:
+            encoded = self._fixed.encode([values[name] for name in self._names])
+            if encoded is not None:
+                return encoded
         m = self._method
         arrays = []
         for p in m.params:

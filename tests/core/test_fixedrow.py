@@ -1,0 +1,89 @@
+"""FixedRowCodec: template-encoded one-row streams are byte-identical to pyarrow's encoding."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vgi_rpc._core.fixedrow import FixedRowCodec
+from vgi_rpc._core.ipc import encode_stream
+
+INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+FLOATS = st.floats(allow_nan=True, allow_infinity=True)
+TYPES = {"i": (pa.int64(), INT64), "f": (pa.float64(), FLOATS), "b": (pa.bool_(), st.booleans())}
+METADATA = {b"vgi_rpc.method": b"m", b"vgi_rpc.request_version": b"1", b"vgi_rpc.protocol": b"P"}
+
+
+def _pyarrow(schema: pa.Schema, row: list[Any], metadata: dict[bytes, bytes] | None) -> bytes:
+    arrays = [pa.array([v], type=f.type) for v, f in zip(row, schema, strict=True)]
+    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+    return bytes(encode_stream(schema, ((batch, metadata),)).to_pybytes())
+
+
+@st.composite
+def _cases(draw: st.DrawFn) -> tuple[pa.Schema, list[Any], dict[bytes, bytes] | None]:
+    kinds = draw(st.lists(st.sampled_from(sorted(TYPES)), min_size=1, max_size=6))
+    nullable = draw(st.lists(st.booleans(), min_size=len(kinds), max_size=len(kinds)))
+    schema = pa.schema(
+        [pa.field(f"c{i}", TYPES[k][0], nullable=n) for i, (k, n) in enumerate(zip(kinds, nullable, strict=True))]
+    )
+    row = [draw(TYPES[k][1]) for k in kinds]
+    return schema, row, draw(st.sampled_from([None, METADATA]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_cases())
+def test_template_bytes_equal_pyarrow(case: tuple[pa.Schema, list[Any], dict[bytes, bytes] | None]) -> None:
+    schema, row, metadata = case
+    codec = FixedRowCodec.build(schema, metadata)
+    assert codec is not None
+    assert codec.encode(row) == _pyarrow(schema, row, metadata)
+
+
+def test_decoded_values_survive() -> None:
+    schema = pa.schema([pa.field("f", pa.float64()), pa.field("i", pa.int64()), pa.field("b", pa.bool_())])
+    codec = FixedRowCodec.build(schema)
+    assert codec is not None
+    data = codec.encode([-0.0, -(2**63), True])
+    assert data is not None
+    batch = pa.ipc.open_stream(data).read_next_batch()
+    batch.validate(full=True)
+    f, i, b = (batch.column(n)[0].as_py() for n in range(3))
+    assert math.copysign(1.0, f) == -1.0 and i == -(2**63) and b is True
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        [None, 1, True],  # a null needs a validity buffer: another layout
+        [1, 1, True],  # int for a float column: pyarrow converts, so the general path does
+        [1.0, True, True],  # bool for an int column
+        [1.0, 1.0, True],  # float for an int column
+        [1.0, 2**63, True],  # out of range: the general path raises the proper error
+        [1.0, 1, 1],  # int for a bool column
+    ],
+)
+def test_values_the_template_cannot_take_fall_back(row: list[Any]) -> None:
+    schema = pa.schema([pa.field("f", pa.float64()), pa.field("i", pa.int64()), pa.field("b", pa.bool_())])
+    codec = FixedRowCodec.build(schema)
+    assert codec is not None
+    assert codec.encode(row) is None
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        pa.schema([]),
+        pa.schema([pa.field("s", pa.string())]),
+        pa.schema([pa.field("i", pa.int32())]),
+        pa.schema([pa.field("i", pa.int64(), metadata={b"k": b"v"})]),
+        pa.schema([pa.field("f", pa.float64()), pa.field("l", pa.list_(pa.int64()))]),
+    ],
+)
+def test_no_codec_for_other_schemas(schema: pa.Schema) -> None:
+    assert FixedRowCodec.build(schema) is None

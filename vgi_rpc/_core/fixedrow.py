@@ -1,0 +1,92 @@
+"""One-row IPC streams of fixed-width scalars, encoded without building Arrow arrays.
+
+A unary request whose parameters are all ``int`` (int64), ``float`` (float64) or ``bool``, and a
+unary reply holding one such value, have the same IPC bytes for every call except the eight
+body bytes of each column: the schema message, the record-batch flatbuffer (lengths, buffer
+offsets, custom metadata) and the end-of-stream marker do not change. ``FixedRowCodec`` keeps
+those bytes as a template, made once by pyarrow, and packs only the values with ``struct``.
+
+The template is checked when it is made: pyarrow's own encoding of two different sample rows
+must equal the codec's, byte for byte, or no codec is made and callers use the general path.
+Values the fast path cannot take exactly as pyarrow would (a ``None``, an ``int`` for a float
+column, a ``bool`` for an int column, an out-of-range integer) make ``encode`` return None, so
+the general path produces the usual result or error.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import pyarrow as pa
+
+from .ipc import encode_stream
+
+__all__ = ["FixedRowCodec"]
+
+_SLOT: Final = 8  # each column's data buffer, padded to 8 bytes; empty validity buffers take none
+
+# arrow type -> (struct format of one padded slot, the Python type taken as is)
+_FORMATS: Final[dict[pa.DataType, tuple[str, type]]] = {
+    pa.int64(): ("q", int),
+    pa.float64(): ("d", float),
+    pa.bool_(): ("?7x", bool),  # one bit-packed byte: bit 0 is the value
+}
+
+
+class FixedRowCodec:
+    """Template-based encoding of one-row streams of int64 / float64 / bool columns."""
+
+    __slots__ = ("_prefix", "_struct", "_types", "suffix")
+
+    def __init__(self, prefix: bytes, fmt: str, types: tuple[type, ...]) -> None:
+        self._prefix = prefix
+        self._struct = struct.Struct("<" + fmt)
+        self._types = types
+        self.suffix = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+    @classmethod
+    def build(cls, schema: pa.Schema, metadata: Mapping[bytes, bytes] | None = None) -> FixedRowCodec | None:
+        """A codec for one-row batches of *schema* carrying *metadata*, or None if it does not apply."""
+        if len(schema) == 0:
+            return None
+        formats = []
+        types = []
+        for f in schema:
+            entry = _FORMATS.get(f.type)
+            if entry is None or f.metadata:
+                return None
+            formats.append(entry[0])
+            types.append(entry[1])
+        samples = [
+            [t(0) if t is not bool else False for t in types],
+            [{int: -(2**62) + 3, float: -1.5e300, bool: True}[t] for t in types],
+        ]
+        try:
+            references = [_general(schema, row, metadata) for row in samples]
+        except (pa.ArrowException, TypeError, ValueError):  # pragma: no cover - defensive
+            return None
+        body = _SLOT * len(schema)
+        prefix = references[0][: -body - 8]
+        codec = cls(prefix, "".join(formats), tuple(types))
+        if any(codec.encode(row) != ref for row, ref in zip(samples, references, strict=True)):
+            return None
+        return codec
+
+    def encode(self, values: Sequence[Any]) -> bytes | None:
+        """The whole IPC stream for one row of *values*; None when the general path must be used."""
+        for value, expected in zip(values, self._types, strict=True):
+            if type(value) is not expected:
+                return None
+        try:
+            body = self._struct.pack(*values)
+        except struct.error:  # out of range: the general path raises the proper error
+            return None
+        return self._prefix + body + self.suffix
+
+
+def _general(schema: pa.Schema, row: Sequence[Any], metadata: Mapping[bytes, bytes] | None) -> bytes:
+    arrays = [pa.array([v], type=f.type) for v, f in zip(row, schema, strict=True)]
+    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+    return bytes(encode_stream(schema, ((batch, metadata),)).to_pybytes())

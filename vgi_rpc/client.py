@@ -10,7 +10,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import pyarrow as pa
 
 from ._core import keys
-from ._core.framing import BatchReader
+from ._core.framing import BatchReader, decode_messages
 from ._core.invoke import RequestEncoder, read_unary_reply
 from ._core.ipc import (
     EMPTY_SCHEMA,
@@ -39,6 +39,9 @@ class ClientTransport(Protocol):
 
     def read_stream(self) -> tuple[pa.Schema, Items] | None:
         """The next IPC stream, or None at end of input."""
+
+    def read_messages(self) -> list[tuple[bytes | bytearray, bool]] | None:
+        """The next IPC stream as framed messages (``FrameReader.read_messages``), or None at end of input."""
 
     def write(self, data: bytes | bytearray | pa.Buffer | list[bytes]) -> None:
         """Send bytes."""
@@ -144,13 +147,18 @@ class RpcConnection(Generic[P]):
             self._check_usable()
             try:
                 self.transport.write(data)
-                incoming = self.transport.read_stream()
-                if incoming is None:
+                messages = self.transport.read_messages()
+                if messages is None:
                     raise TransportError(f"{spec.name}(): the server closed the connection")
+                codec = encoder.reply_codec
+                if codec is not None:
+                    row = codec.decode(messages)
+                    if row is not None:
+                        return row[0]
+                _, items = decode_messages(messages)
             except Exception as exc:
                 self._broken = exc
                 raise
-        _, items = incoming
         return read_unary_reply(spec, items, self.on_log, self.ipc_validation)
 
     def _check_usable(self) -> None:

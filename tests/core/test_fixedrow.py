@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vgi_rpc._core.fixedrow import FixedRowCodec
+from vgi_rpc._core.framing import FrameReader
 from vgi_rpc._core.ipc import encode_stream
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -87,3 +89,55 @@ def test_values_the_template_cannot_take_fall_back(row: list[Any]) -> None:
 )
 def test_no_codec_for_other_schemas(schema: pa.Schema) -> None:
     assert FixedRowCodec.build(schema) is None
+
+
+def _messages(data: bytes) -> list[tuple[bytes | bytearray, bool]]:
+    source = io.BytesIO(data)
+    messages = FrameReader(source.read, source.readinto).read_messages()
+    assert messages is not None
+    return messages
+
+
+@settings(max_examples=200, deadline=None)
+@given(_cases())
+def test_decode_reads_back_what_pyarrow_wrote(case: tuple[pa.Schema, list[Any], dict[bytes, bytes] | None]) -> None:
+    schema, row, _ = case
+    codec = FixedRowCodec.build(schema)
+    assert codec is not None
+    decoded = codec.decode(_messages(_pyarrow(schema, row, None)))
+    assert decoded is not None
+    expected = pa.ipc.open_stream(_pyarrow(schema, row, None)).read_next_batch().to_pylist()[0]
+    for got, want in zip(decoded, expected.values(), strict=True):
+        assert type(got) is type(want)
+        assert got == want or (got != got and want != want)  # NaN == NaN here
+
+
+def test_decode_refuses_other_layouts() -> None:
+    schema = pa.schema([pa.field("result", pa.float64())])
+    codec = FixedRowCodec.build(schema)
+    assert codec is not None
+    batch = pa.RecordBatch.from_arrays([pa.array([1.0])], schema=schema)
+    log = pa.RecordBatch.from_arrays([pa.array([], pa.float64())], schema=schema)
+    streams = {
+        "a log before the result": encode_stream(schema, [(log, {b"vgi_rpc.log_level": b"INFO"}), (batch, None)]),
+        "metadata on the result": encode_stream(schema, [(batch, {b"k": b"v"})]),
+        "another schema": encode_stream(
+            pa.schema([pa.field("other", pa.float64())]), [(batch.rename_columns(["other"]), None)]
+        ),
+        "two rows": encode_stream(schema, [(pa.RecordBatch.from_arrays([pa.array([1.0, 2.0])], schema=schema), None)]),
+        "no batch": encode_stream(schema, []),
+    }
+    for name, data in streams.items():
+        assert codec.decode(_messages(data.to_pybytes())) is None, name
+
+
+def test_decode_reads_bit_zero_of_a_bool() -> None:
+    schema = pa.schema([pa.field("result", pa.bool_())])
+    codec = FixedRowCodec.build(schema)
+    assert codec is not None
+    data = bytearray(_pyarrow(schema, [False], None))
+    body = len(data) - 8 - 8  # the last eight bytes before EOS hold the value
+    data[body] = 0x02  # a set padding bit: Arrow reads bit 0 only
+    decoded = codec.decode(_messages(bytes(data)))
+    assert decoded == (False,)
+    assert pa.ipc.open_stream(bytes(data)).read_next_batch().column(0)[0].as_py() is False

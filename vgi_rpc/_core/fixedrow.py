@@ -38,13 +38,19 @@ _FORMATS: Final[dict[pa.DataType, tuple[str, type]]] = {
 class FixedRowCodec:
     """Template-based encoding of one-row streams of int64 / float64 / bool columns."""
 
-    __slots__ = ("_prefix", "_struct", "_types", "suffix")
+    __slots__ = ("_batch_header", "_bools", "_prefix", "_reader", "_schema_message", "_struct", "_types", "suffix")
 
     def __init__(self, prefix: bytes, fmt: str, types: tuple[type, ...]) -> None:
         self._prefix = prefix
         self._struct = struct.Struct("<" + fmt)
+        # reading: a bool is bit 0 of its byte, whatever the other bits hold
+        self._reader = struct.Struct("<" + fmt.replace("?", "B"))
+        self._bools = tuple(i for i, t in enumerate(types) if t is bool)
         self._types = types
         self.suffix = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+        schema_length = 8 + struct.unpack_from("<i", prefix, 4)[0]
+        self._schema_message = prefix[:schema_length]
+        self._batch_header = prefix[schema_length:]
 
     @classmethod
     def build(cls, schema: pa.Schema, metadata: Mapping[bytes, bytes] | None = None) -> FixedRowCodec | None:
@@ -84,6 +90,30 @@ class FixedRowCodec:
         except struct.error:  # out of range: the general path raises the proper error
             return None
         return self._prefix + body + self.suffix
+
+    def decode(self, messages: Sequence[tuple[bytes | bytearray, bool]]) -> tuple[Any, ...] | None:
+        """The row of a stream read by ``FrameReader.read_messages``, or None unless it has this layout.
+
+        The layout matches when the schema message and the batch header are the template's bytes
+        and there is no other message (no log, no error).
+        """
+        if len(messages) != 2:
+            return None
+        (schema_message, _), (batch, _) = messages
+        header = self._batch_header
+        if (
+            schema_message != self._schema_message
+            or len(batch) != len(header) + self._reader.size
+            or not batch.startswith(header)
+        ):
+            return None
+        row = self._reader.unpack_from(batch, len(header))
+        if self._bools:
+            values = list(row)
+            for i in self._bools:
+                values[i] = bool(values[i] & 1)
+            return tuple(values)
+        return row
 
 
 def _general(schema: pa.Schema, row: Sequence[Any], metadata: Mapping[bytes, bytes] | None) -> bytes:

@@ -26,7 +26,7 @@ OnLog = Callable[[Message], None]
 class RequestEncoder:
     """Builds the request stream of one method; the static parts are computed once."""
 
-    __slots__ = ("_empty_request", "_fixed", "_metadata", "_method", "_names")
+    __slots__ = ("_empty_request", "_fixed", "_metadata", "_method", "_names", "reply_codec")
 
     def __init__(self, service: ServiceSpec, method: MethodSpec) -> None:
         self._method = method
@@ -42,6 +42,10 @@ class RequestEncoder:
         self._fixed: FixedRowCodec | None = None
         if method.params and all(p.encode is None for p in method.params):
             self._fixed = FixedRowCodec.build(method.params_schema, md)
+        # a one-value int/float/bool result is read straight from the reply's bytes
+        self.reply_codec: FixedRowCodec | None = None
+        if method.result is not None and method.decode_result is None and not method.is_stream:
+            self.reply_codec = FixedRowCodec.build(method.result_schema)
         self._empty_request: bytes | None = None
         if not method.params:
             batch = pa.RecordBatch.from_arrays([], schema=EMPTY_SCHEMA)

@@ -71,6 +71,11 @@ class PipeTransport:
                 return None
         return decode_messages(messages)
 
+    def read_messages(self) -> list[tuple[bytes | bytearray, bool]] | None:
+        """Read the next IPC stream as framed messages; None at a clean end of input."""
+        with _translated():
+            return self._frames.read_messages()
+
     def open_reader(self) -> BatchReader:
         """Open the next IPC stream for reading batch by batch (blocks until its schema arrives)."""
         return BatchReader(self._frames)

@@ -154,7 +154,7 @@ class RpcConnection(Generic[P]):
                 if codec is not None:
                     row = codec.decode(messages)
                     if row is not None:
-                        return row[0]
+                        return row[0] if row else None  # () is a void method's reply
                 _, items = decode_messages(messages)
             except Exception as exc:
                 self._broken = exc

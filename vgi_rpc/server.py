@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from ._core.describe import Reflection, ReflectionImpl
-from ._core.dispatch import Dispatcher, Hosted, Reply, Request, StreamStart
+from ._core.dispatch import Dispatcher, Hosted, Reply, StreamStart
 from ._core.framing import BatchReader
 from ._core.ipc import EMPTY_SCHEMA, IpcValidation, Items, StreamWriter, encode_stream
 from ._core.observe import CallObserver
@@ -27,6 +27,9 @@ class ServerTransport(Protocol):
 
     def read_stream(self) -> tuple[pa.Schema, Items] | None:
         """The next IPC stream, or None at a clean end of input."""
+
+    def read_messages(self) -> list[tuple[bytes | bytearray, bool]] | None:
+        """The next IPC stream as framed messages, or None at a clean end of input."""
 
     def write(self, data: bytes | bytearray | pa.Buffer | list[bytes]) -> None:
         """Send bytes."""
@@ -95,12 +98,10 @@ class RpcServer:
         """
         while True:
             try:
-                incoming = transport.read_stream()
-                if incoming is None:
+                messages = transport.read_messages()
+                if messages is None:
                     return
-                schema, items = incoming
-                batch, md = items[0] if items else (None, None)
-                reply = self.dispatcher.handle(Request(schema, batch, md or {}))
+                reply = self.dispatcher.handle_messages(messages)
                 if isinstance(reply, StreamStart):
                     self._serve_stream(transport, reply)
                     continue

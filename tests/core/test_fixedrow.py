@@ -80,7 +80,6 @@ def test_values_the_template_cannot_take_fall_back(row: list[Any]) -> None:
 @pytest.mark.parametrize(
     "schema",
     [
-        pa.schema([]),
         pa.schema([pa.field("s", pa.string())]),
         pa.schema([pa.field("i", pa.int32())]),
         pa.schema([pa.field("i", pa.int64(), metadata={b"k": b"v"})]),
@@ -141,3 +140,13 @@ def test_decode_reads_bit_zero_of_a_bool() -> None:
     decoded = codec.decode(_messages(bytes(data)))
     assert decoded == (False,)
     assert pa.ipc.open_stream(bytes(data)).read_next_batch().column(0)[0].as_py() is False
+
+
+@pytest.mark.parametrize("metadata", [None, METADATA], ids=["void-reply", "no-param-request"])
+def test_zero_columns_are_a_constant_stream(metadata: dict[bytes, bytes] | None) -> None:
+    schema = pa.schema([])
+    codec = FixedRowCodec.build(schema, metadata)
+    assert codec is not None
+    expected = _pyarrow(schema, [], metadata)
+    assert codec.encode(()) == expected
+    assert codec.decode(_messages(expected)) == ()

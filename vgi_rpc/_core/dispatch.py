@@ -12,7 +12,8 @@ protocol (pre-dispatch failures on the empty schema).
 from __future__ import annotations
 
 import inspect
-import secrets
+import os
+import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from ..log import Message
 from . import keys
 from .context import AuthContext, CallContext
 from .fixedrow import FixedRowCodec
+from .framing import decode_messages
+from .invoke import fixed_request_codec
 from .ipc import EMPTY_SCHEMA, IpcValidation, empty_batch, encode_stream, validate
 from .lockstep import StreamCall
 from .messages import Fault, error_metadata, log_metadata, protocol_not_supported
@@ -96,6 +99,7 @@ class _Bound:
     wants_ctx: bool
     log_batch: pa.RecordBatch  # zero-row batch on the result schema, reused for every log
     result_codec: FixedRowCodec | None  # template encoding of a fixed-width scalar result
+    param_names: tuple[str, ...]
 
 
 class Dispatcher:
@@ -116,6 +120,8 @@ class Dispatcher:
         self.observers = list(observers)
         self.hosted = {h.spec.name: h for h in hosted}
         self._bound: dict[tuple[str, str], _Bound] = {}
+        # batch header of a template request -> its method (see handle_messages)
+        self._templates: dict[bytes, tuple[_Bound, FixedRowCodec]] = {}
         for h in hosted:
             for name, m in h.spec.methods.items():
                 fn = getattr(h.implementation, name, None)
@@ -123,9 +129,14 @@ class Dispatcher:
                     raise TypeError(f"{type(h.implementation).__name__} does not implement {h.spec.name}.{name}")
                 schema = m.result_schema
                 codec = None
-                if m.result is not None and m.encode_result is None and not m.is_stream:
+                if m.encode_result is None and not m.is_stream:  # void too: a constant reply
                     codec = FixedRowCodec.build(schema)
-                self._bound[(h.spec.name, name)] = _Bound(m, h, fn, _wants_ctx(fn), empty_batch(schema), codec)
+                names = tuple(p.name for p in m.params)
+                bound = _Bound(m, h, fn, _wants_ctx(fn), empty_batch(schema), codec, names)
+                self._bound[(h.spec.name, name)] = bound
+                request_codec = fixed_request_codec(h.spec, m)
+                if request_codec is not None:
+                    self._templates[request_codec.batch_header] = (bound, request_codec)
         self._empty = empty_batch(EMPTY_SCHEMA)
 
     # -- errors -----------------------------------------------------------------------------
@@ -261,9 +272,38 @@ class Dispatcher:
 
     # -- the call ---------------------------------------------------------------------------
 
+    def handle_messages(
+        self, messages: list[tuple[bytes | bytearray, bool]], auth: AuthContext | None = None
+    ) -> Reply | StreamStart:
+        """Serve one request stream as framed by ``FrameReader.read_messages``.
+
+        A request laid out exactly as this library's client writes it for a method whose
+        parameters are all int/float/bool (a template: same schema, same routing metadata) is
+        unpacked directly; anything else is decoded and goes through :meth:`handle`. Raises
+        ``MalformedStreamError`` for a stream that cannot be decoded.
+        """
+        if len(messages) == 2 and self._templates:
+            batch = messages[1][0]
+            template = self._templates.get(bytes(batch[: 8 + _I32(batch, 4)[0]]) if len(batch) >= 8 else b"")
+            if template is not None:
+                bound, codec = template
+                row = codec.decode(messages)
+                if row is not None:
+                    return self._handle_fixed(bound, row, auth)
+        schema, items = decode_messages(messages)
+        batch_, md = items[0] if items else (None, None)
+        return self.handle(Request(schema, batch_, md or {}), auth)
+
+    def _handle_fixed(self, bound: _Bound, row: tuple[Any, ...], auth: AuthContext | None) -> Reply | StreamStart:
+        record = self._record(bound, _new_request_id(), auth, bound.method.params_schema, 1)
+        reply = self._call(bound, dict(zip(bound.param_names, row, strict=True)), record)
+        if isinstance(reply, Reply):
+            self._finish(record, reply)
+        return reply
+
     def handle(self, request: Request, auth: AuthContext | None = None) -> Reply | StreamStart:
         """Serve one request; always returns the reply stream to send (never raises for bad input)."""
-        request_id = secrets.token_hex(8)
+        request_id = _new_request_id()
         md = request.metadata
         try:
             routed = self._route(md)
@@ -272,8 +312,18 @@ class Dispatcher:
         if isinstance(routed, Reply) or routed is None:
             return routed or Reply(EMPTY_SCHEMA)
         bound = routed
+        rows = request.batch.num_rows if request.batch is not None else 0
+        record = self._record(bound, request_id, auth, request.schema, rows)
+        reply = self._invoke(bound, request, record)
+        if isinstance(reply, Reply):
+            self._finish(record, reply)
+        return reply
+
+    def _record(
+        self, bound: _Bound, request_id: str, auth: AuthContext | None, schema: pa.Schema, rows: int
+    ) -> CallRecord:
         m = bound.method
-        record = CallRecord(
+        return CallRecord(
             protocol=bound.hosted.spec.name,
             method=m.name,
             method_type=m.info.method_type.value,
@@ -281,13 +331,10 @@ class Dispatcher:
             request_id=request_id,
             auth=auth or AuthContext.anonymous(),
             start_ns=time.perf_counter_ns(),
-            request_fields=[(f.name, str(f.type)) for f in request.schema],
-            request_rows=request.batch.num_rows if request.batch is not None else 0,
+            # only observers read these; spare every call the per-field string work otherwise
+            request_fields=[(f.name, str(f.type)) for f in schema] if self.observers else [],
+            request_rows=rows,
         )
-        reply = self._invoke(bound, request, record)
-        if isinstance(reply, Reply):
-            self._finish(record, reply)
-        return reply
 
     def _invoke(self, bound: _Bound, request: Request, record: CallRecord) -> Reply | StreamStart:
         m = bound.method
@@ -313,6 +360,13 @@ class Dispatcher:
             kwargs = self._decode_args(m, request.schema, batch)
         except (TypeError, pa.ArrowException, ValueError, KeyError) as exc:
             return self._refuse(m, exc, result_schema, request_id)
+        return self._call(bound, kwargs, record)
+
+    def _call(self, bound: _Bound, kwargs: dict[str, Any], record: CallRecord) -> Reply | StreamStart:
+        """Invoke the implementation with decoded arguments; the result or error as a reply."""
+        m = bound.method
+        request_id = record.request_id
+        result_schema = m.result_schema
         logs: list[Message] = []
         if bound.wants_ctx:
             kwargs["ctx"] = self._context(bound, record, logs.append)
@@ -321,7 +375,7 @@ class Dispatcher:
             if m.is_stream:
                 return self._start_stream(bound, value, record, logs, kwargs.get("ctx"))
             if bound.result_codec is not None and not logs:
-                encoded = bound.result_codec.encode((value,))
+                encoded = bound.result_codec.encode((value,) if m.result is not None else ())
                 if encoded is not None:
                     return Reply(result_schema, encoded=encoded)
             result = self._result_batch(m, value)
@@ -419,6 +473,13 @@ class Dispatcher:
                 record.stats.output_bytes += batch.get_total_buffer_size()
         for observer in self.observers:
             observer.on_end(record)
+
+
+_I32 = struct.Struct("<i").unpack_from
+
+
+def _new_request_id() -> str:
+    return os.urandom(8).hex()
 
 
 def _version_key(version: str) -> tuple[int, ...]:

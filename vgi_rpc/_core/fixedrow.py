@@ -1,10 +1,12 @@
 """One-row IPC streams of fixed-width scalars, encoded without building Arrow arrays.
 
-A unary request whose parameters are all ``int`` (int64), ``float`` (float64) or ``bool``, and a
-unary reply holding one such value, have the same IPC bytes for every call except the eight
-body bytes of each column: the schema message, the record-batch flatbuffer (lengths, buffer
-offsets, custom metadata) and the end-of-stream marker do not change. ``FixedRowCodec`` keeps
-those bytes as a template, made once by pyarrow, and packs only the values with ``struct``.
+A unary request whose parameters are all ``int`` (int64), ``float`` (float64) or ``bool`` (or
+that has none), and a unary reply holding one such value (or none, for a void method), have the
+same IPC bytes on every call except the eight body bytes of each column: the schema message, the
+record-batch flatbuffer (lengths, buffer offsets, custom metadata) and the end-of-stream marker
+do not change. ``FixedRowCodec`` keeps those bytes as a template, made once by pyarrow, and
+packs only the values with ``struct``; reading, it checks that a stream has exactly the
+template's layout and unpacks the values.
 
 The template is checked when it is made: pyarrow's own encoding of two different sample rows
 must equal the codec's, byte for byte, or no codec is made and callers use the general path.
@@ -55,8 +57,6 @@ class FixedRowCodec:
     @classmethod
     def build(cls, schema: pa.Schema, metadata: Mapping[bytes, bytes] | None = None) -> FixedRowCodec | None:
         """A codec for one-row batches of *schema* carrying *metadata*, or None if it does not apply."""
-        if len(schema) == 0:
-            return None
         formats = []
         types = []
         for f in schema:
@@ -79,6 +79,11 @@ class FixedRowCodec:
         if any(codec.encode(row) != ref for row, ref in zip(samples, references, strict=True)):
             return None
         return codec
+
+    @property
+    def batch_header(self) -> bytes:
+        """The record-batch message up to its body (framing, flatbuffer with metadata)."""
+        return self._batch_header
 
     def encode(self, values: Sequence[Any]) -> bytes | None:
         """The whole IPC stream for one row of *values*; None when the general path must be used."""

@@ -23,6 +23,25 @@ __all__ = ["RequestEncoder", "read_unary_reply"]
 OnLog = Callable[[Message], None]
 
 
+def request_metadata(service: ServiceSpec, method: MethodSpec) -> dict[bytes, bytes]:
+    """The custom metadata of every request batch for *method* (routing and version keys)."""
+    md = {
+        keys.METHOD: method.name.encode(),
+        keys.REQUEST_VERSION_KEY: keys.REQUEST_VERSION_B,
+        keys.PROTOCOL: service.name.encode(),
+    }
+    if service.version is not None:
+        md[keys.PROTOCOL_VERSION] = service.version.encode()
+    return md
+
+
+def fixed_request_codec(service: ServiceSpec, method: MethodSpec) -> FixedRowCodec | None:
+    """The template codec of *method*'s request, when its parameters are all int/float/bool."""
+    if any(p.encode is not None or p.decode is not None for p in method.params):
+        return None
+    return FixedRowCodec.build(method.params_schema, request_metadata(service, method))
+
+
 class RequestEncoder:
     """Builds the request stream of one method; the static parts are computed once."""
 
@@ -30,21 +49,13 @@ class RequestEncoder:
 
     def __init__(self, service: ServiceSpec, method: MethodSpec) -> None:
         self._method = method
-        md = {
-            keys.METHOD: method.name.encode(),
-            keys.REQUEST_VERSION_KEY: keys.REQUEST_VERSION_B,
-            keys.PROTOCOL: service.name.encode(),
-        }
-        if service.version is not None:
-            md[keys.PROTOCOL_VERSION] = service.version.encode()
+        md = request_metadata(service, method)
         self._metadata = pa.KeyValueMetadata(md)
         self._names = [p.name for p in method.params]
-        self._fixed: FixedRowCodec | None = None
-        if method.params and all(p.encode is None for p in method.params):
-            self._fixed = FixedRowCodec.build(method.params_schema, md)
-        # a one-value int/float/bool result is read straight from the reply's bytes
+        self._fixed = fixed_request_codec(service, method)
+        # a one-value int/float/bool result (or a void one) is read straight from the reply's bytes
         self.reply_codec: FixedRowCodec | None = None
-        if method.result is not None and method.decode_result is None and not method.is_stream:
+        if method.decode_result is None and not method.is_stream:
             self.reply_codec = FixedRowCodec.build(method.result_schema)
         self._empty_request: bytes | None = None
         if not method.params:

@@ -201,3 +201,16 @@ def test_reader_rejects_corrupt_metadata_offsets() -> None:
     message[8:12] = (len(message) * 4).to_bytes(4, "little")  # root table offset far past the end
     with pytest.raises(IPCError):
         custom_metadata(bytes(message))
+
+
+@pytest.mark.parametrize("buffered", [False, True], ids=["plain", "peek"])
+def test_metadata_offsets_past_the_metadata_are_malformed(buffered: bool) -> None:
+    """A root offset pointing into the body is refused, even when the body is already buffered."""
+    batch = BATCHES["ints"]
+    data = bytearray(_pyarrow_stream(batch, [None]))
+    start = len(batch.schema.serialize())  # the batch message
+    meta_len = int.from_bytes(data[start + 4 : start + 8], "little")
+    data[start + 8 : start + 12] = (meta_len + 8).to_bytes(4, "little")  # root table inside the body
+    frames, _ = _frames(bytes(data), buffered)
+    with pytest.raises(IPCError):
+        frames.read_messages()

@@ -3,8 +3,13 @@
 A pipe carries back-to-back IPC streams with no outer framing, so the reader frames each
 encapsulated message itself: continuation marker, metadata length, flatbuffer metadata and the
 body length read from it. Absurd lengths are rejected at once (a wrong length would otherwise
-block forever waiting for bytes that never come) and whole streams are handed to pyarrow as one
-in-memory buffer, which is also the fastest way to decode them.
+block forever waiting for bytes that never come).
+
+Messages are then decoded one by one: schemas through a cache, record batches with
+``pa.ipc.read_record_batch`` and their custom metadata by our own flatbuffer walk, so no
+Python-level file object sits under a pyarrow reader (``decode_messages`` for whole streams,
+``BatchReader`` for long-lived ones). Streams with dictionaries, whose batches depend on earlier
+dictionary messages, go through pyarrow's stream reader instead.
 
 Only the standard library and pyarrow; the source is any object with ``read(n) -> bytes``.
 """
@@ -162,7 +167,8 @@ class FrameReader:
             if len(data) >= 16 and data[:4] == _CONTINUATION:
                 length = _I32(data, 4)[0]
                 if 0 < length <= MAX_METADATA_BYTES and len(data) >= 8 + length:
-                    body, self.has_metadata = message_layout(data, 8)
+                    # parse within the metadata only: an offset past it is malformed, as below
+                    body, self.has_metadata = message_layout(memoryview(data)[: 8 + length], 8)
                     total = 8 + length + body
                     if len(data) >= total:
                         return self._read(total), False

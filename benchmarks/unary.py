@@ -18,16 +18,17 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-from tests.refpeer import our_venv_python, ref_python  # noqa: E402
 
 METHODS = ["noop", "add", "mixed"]
 
 
 def sides() -> dict[str, list[str]]:
+    from tests.refpeer import our_venv_python, ref_python  # here, so that benchmarks/ab.py needs no tests/
+
     ref = str(ref_python())
     ours313 = str(our_venv_python("3.13"))
     return {
@@ -37,20 +38,40 @@ def sides() -> dict[str, list[str]]:
     }
 
 
-def run_side(python: list[str], method: str, calls: int, cpu: int) -> list[int]:
-    worker = [*python, str(ROOT / "benchmarks" / "service.py")]
-    cmd = [*python, str(ROOT / "benchmarks" / "_client.py"), method, str(calls), str(calls // 5), json.dumps(worker)]
+def client_run(
+    python: list[str],
+    method: str,
+    calls: int,
+    warmup: int,
+    cpu: int,
+    *,
+    root: Path = ROOT,
+    env: dict[str, str] | None = None,
+    worker_cpu: int | None = None,
+) -> dict[str, Any]:
+    """One ``_client.py`` run from ``root/benchmarks``, pinned to ``cpu``; returns its JSON.
+
+    The worker inherits the client's CPU unless ``worker_cpu`` is given (``taskset``).
+    """
+    worker = [*python, str(root / "benchmarks" / "service.py")]
+    if worker_cpu is not None:
+        worker = ["taskset", "-c", str(worker_cpu), *worker]
+    cmd = [*python, str(root / "benchmarks" / "_client.py"), method, str(calls), str(warmup), json.dumps(worker)]
     out = subprocess.run(
         cmd,
         check=True,
         capture_output=True,
         text=True,
-        cwd=ROOT / "benchmarks",
+        cwd=root / "benchmarks",
+        env=env,
         timeout=600,
         preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    return list(result["times_ns"])
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def run_side(python: list[str], method: str, calls: int, cpu: int) -> list[int]:
+    return list(client_run(python, method, calls, calls // 5, cpu)["times_ns"])
 
 
 def summary(times: list[int]) -> tuple[float, float, float]:

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from tests.services import Everything, EverythingImpl
+from tests.wire import read_stream
 from vgi_rpc import PipeTransport, RpcServer, SubprocessTransport, make_pipe_pair
 
 WORKER = str(Path(__file__).parent / "workers" / "everything_worker.py")
@@ -55,7 +56,7 @@ def raw(request: pytest.FixtureRequest) -> Iterator[PipeTransport]:
 
 def _call(t: PipeTransport, data: bytes) -> tuple[pa.Schema, list[tuple[pa.RecordBatch, dict[bytes, bytes]]]]:
     t.write(data)
-    incoming = t.read_stream()
+    incoming = read_stream(t)
     assert incoming is not None
     schema, items = incoming
     return schema, [(b, md or {}) for b, md in items]

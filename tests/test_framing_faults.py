@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from tests.services import StreamService, StreamServiceImpl
+from tests.wire import read_stream
 from vgi_rpc import (
     IPCError,
     MalformedStreamError,
@@ -106,7 +107,7 @@ def test_well_framed_but_undecodable_stream_is_answered_and_the_worker_goes_on()
     thread.start()
     try:
         client.write(bytes(good))
-        incoming = client.read_stream()
+        incoming = read_stream(client)
         assert incoming is not None
         (_, md), *_ = incoming[1]
         assert md is not None and md[b"vgi_rpc.log_level"] == b"EXCEPTION"
@@ -132,7 +133,7 @@ def test_client_rejects_garbage_from_a_server_as_a_protocol_error_not_a_remote_o
     client, server_side = make_pipe_pair()
 
     def evil() -> None:
-        assert server_side.read_stream() is not None
+        assert read_stream(server_side) is not None
         server_side.write(FAULTS["oversized-metadata-length"])
 
     thread = threading.Thread(target=evil)

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from tests.services import CountHeader, StreamService, StreamServiceImpl
-from vgi_rpc import AnnotatedBatch, Level, Message, RpcError, connect, serve_pipe
+from vgi_rpc import AnnotatedBatch, Level, Message, ProtocolError, RpcError, connect, serve_pipe
 
 WORKER = str(Path(__file__).parent / "workers" / "everything_worker.py")
 TRANSPORTS = ["pipe", "subprocess"]
@@ -144,7 +144,7 @@ def test_cancel_calls_on_cancel_and_keeps_the_connection(svc: tuple[StreamServic
     assert proxy.cancelled_count() == before + 1
     with proxy.running_sum() as exchange:
         exchange.cancel()  # before any input
-        with pytest.raises(RuntimeError, match="closed"):
+        with pytest.raises(ProtocolError, match="Stream has been closed or cancelled"):
             exchange.exchange(AnnotatedBatch.from_pydict({"value": [1.0]}))
     assert proxy.ping() == "pong"
 

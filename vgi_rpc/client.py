@@ -1,56 +1,64 @@
-"""RpcConnection: the typed proxy over any client transport, one class for every driver."""
+"""RpcConnection: the typed proxy over any client driver, one class for every transport.
+
+A connection drives the client state machine (``_core/invoke``) over a driver of one of two
+shapes: a long stream per direction (``LongStreamDriver`` over any ByteStream: pipe, subprocess,
+later shared memory) or one request per turn (``Driver.turn_per_request``; HTTP). Neither the
+proxy nor :class:`StreamSession` sorts batches or loops over a stream: they move items between
+the driver and the state machine.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
-from ._core import keys
-from ._core.framing import BatchReader, decode_messages
-from ._core.invoke import RequestEncoder, read_unary_reply
-from ._core.ipc import (
-    EMPTY_SCHEMA,
-    EMPTY_STREAM,
-    TICK,
-    TICK_MESSAGE,
-    IpcValidation,
-    Items,
-    StreamWriter,
-    empty_batch,
-    validate,
-)
-from ._core.messages import BatchKind, classify, parse_error, parse_log
+from ._core.calls import Items
+from ._core.framing import decode_messages
+from ._core.invoke import ClientStream, RequestEncoder, read_unary_reply
+from ._core.ipc import IpcValidation
+from ._core.longstream import ByteStream, LongStreamDriver
+from ._core.offload import Offload
 from ._core.service import MethodSpec, ServiceSpec, service_spec
 from ._core.streams import AnnotatedBatch
-from .errors import ProtocolError, RpcError, TransportError
+from .errors import ProtocolError, TransportError
 from .log import Message
 
-__all__ = ["ClientTransport", "RpcConnection", "StreamSession"]
+__all__ = ["Driver", "RpcConnection", "StreamChannel", "StreamSession"]
 
 P = TypeVar("P")
+Stop = Callable[[pa.RecordBatch, "dict[bytes, bytes] | None"], bool]
 
 
-class ClientTransport(Protocol):
-    """What a connection needs from a transport."""
+class StreamChannel(Protocol):
+    """One stream call as a driver carries it."""
 
-    def read_stream(self) -> tuple[pa.Schema, Items] | None:
-        """The next IPC stream, or None at end of input."""
+    header_items: Items  # the header stream's items (empty when the method declares no header)
 
-    def read_messages(self) -> list[tuple[bytes | bytearray, bool]] | None:
-        """The next IPC stream as framed messages (``FrameReader.read_messages``), or None at end of input."""
+    def init_items(self) -> Items:
+        """Items that came with the call's start (turn-per-request: init logs and state tokens)."""
 
-    def write(self, data: bytes | bytearray | pa.Buffer | list[bytes]) -> None:
-        """Send bytes."""
+    def turn(self, batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None, stop: Stop) -> tuple[Items, bool]:
+        """Send one input; return that turn's output items and whether the output stream ended."""
+
+    def close(self, output_ended: bool) -> Items:
+        """End the call's input; return what was left of its output."""
+
+
+class Driver(Protocol):
+    """What a connection needs from a transport: unary exchanges and stream channels."""
+
+    def unary(self, request: bytes, what: str) -> list[tuple[bytes | bytearray, bool]]:
+        """Send one request stream; return the reply stream's framed messages."""
+
+    def open_stream(self, request: bytes, has_header: bool, what: str) -> StreamChannel:
+        """Start a stream call."""
 
     def close(self) -> None:
         """Release the transport."""
-
-    def open_reader(self) -> BatchReader:
-        """Open the next IPC stream for batch-by-batch reading."""
 
 
 class _ProxyBase:
@@ -60,10 +68,6 @@ class _ProxyBase:
 
     def __init__(self, connection: RpcConnection[Any]) -> None:
         self._connection = connection
-
-    @property
-    def _transport(self) -> ClientTransport:
-        return self._connection.transport
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} over {self._connection.transport!r}>"
@@ -104,25 +108,31 @@ def _proxy_class(service: ServiceSpec) -> type[_ProxyBase]:
 class RpcConnection(Generic[P]):
     """A client connection over a transport; ``with RpcConnection(...) as proxy:`` yields the typed proxy.
 
+    *transport* is a ByteStream (``PipeTransport``, ``SubprocessTransport``, ...) or a ``Driver``.
     Calls on one connection are serialised (the wire is lock-step). After a transport or protocol
-    error the connection is broken and every further call raises ``TransportError``.
+    error, or an exception (``KeyboardInterrupt`` too) in the middle of a call, the connection is
+    broken and every further call raises ``TransportError``: it is never left out of step.
     """
 
     def __init__(
         self,
         protocol: type[P],
-        transport: ClientTransport,
+        transport: ByteStream | Driver,
         on_log: Callable[[Message], None] | None = None,
         *,
         external_location: Any | None = None,
         ipc_validation: IpcValidation = IpcValidation.FULL,
+        offload: Offload | None = None,
     ) -> None:
         if external_location is not None:
             raise NotImplementedError("external_location is not supported yet")
         self.protocol = protocol
         self.transport = transport
+        self.driver: Driver = transport if hasattr(transport, "open_stream") else LongStreamDriver(transport)  # type: ignore[assignment]
+        self.turn_per_request = bool(getattr(self.driver, "turn_per_request", False))
         self.on_log = on_log
         self.ipc_validation = ipc_validation
+        self.offload = offload
         self.service = service_spec(protocol)
         self._lock = threading.Lock()
         self._broken: BaseException | None = None
@@ -139,40 +149,32 @@ class RpcConnection(Generic[P]):
 
     def close(self) -> None:
         """Close the transport."""
-        self.transport.close()
+        self.driver.close()
 
     def _call_unary(self, spec: MethodSpec, encoder: RequestEncoder, args: tuple[Any, ...], kwargs: Any) -> Any:
         data = encoder.encode(args, kwargs)
         with self._lock:
             self._check_usable()
             try:
-                self.transport.write(data)
-                messages = self.transport.read_messages()
-                if messages is None:
-                    raise TransportError(f"{spec.name}(): the server closed the connection")
+                messages = self.driver.unary(data, spec.name + "()")
                 codec = encoder.reply_codec
                 if codec is not None:
                     row = codec.decode(messages)
                     if row is not None:
                         return row[0] if row else None  # () is a void method's reply
                 _, items = decode_messages(messages)
-            except Exception as exc:
+            except BaseException as exc:  # an interrupt too: the reply may still be on its way
                 self._broken = exc
                 raise
-        return read_unary_reply(spec, items, self.on_log, self.ipc_validation)
+        return read_unary_reply(spec, items, self.on_log, self.ipc_validation, self.offload)
 
     def _check_usable(self) -> None:
         if self._broken is not None:
-            raise TransportError(f"the connection is broken: {self._broken}") from self._broken
+            raise TransportError(f"the connection is broken: {self._broken!r}") from self._broken
         if self._stream is not None:
             raise RuntimeError(
                 f"a {self._stream.method.name}() stream is open on this connection; close it before the next call"
             )
-
-
-_TICK = TICK
-_EMPTY_INPUT = EMPTY_STREAM
-_TICK_MESSAGE = TICK_MESSAGE  # ticks after the first skip the IPC writer: the message is constant
 
 
 class StreamSession:
@@ -186,120 +188,67 @@ class StreamSession:
     def __init__(self, connection: RpcConnection[Any], method: MethodSpec, request: bytes) -> None:
         self.method = method
         self._conn = connection
-        self._transport = connection.transport
-        self._on_log = connection.on_log
-        self._writer: StreamWriter | None = None
-        self._reader: BatchReader | None = None
+        self._state = ClientStream(
+            method,
+            ipc_validation=connection.ipc_validation,
+            on_log=connection.on_log,
+            offload=connection.offload,
+            turn_per_request=connection.turn_per_request,
+        )
         self._done = False
-        self.header: Any = None
         with connection._lock:
             connection._check_usable()
             connection._stream = self
+        self._channel: StreamChannel = self._io(
+            connection.driver.open_stream, request, method.header_spec is not None, self._state.what
+        )
         try:
-            self._io(self._transport.write, request)
             if method.header_spec is not None:
-                self.header = self._read_header()
+                self._state.take_header(self._channel.header_items)
+            self._state.take_init(self._channel.init_items())
         except BaseException:
-            self._release()
+            self._end(output_ended=True)
             raise
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a driver operation; any failure in it breaks the connection (it may be out of step)."""
         try:
             return fn(*args)
-        except (TransportError, ProtocolError, OSError) as exc:
-            self._broke(exc)
+        except BaseException as exc:
+            self._conn._broken = exc
+            self._release()
             raise
-
-    def _broke(self, exc: BaseException) -> None:
-        self._conn._broken = exc
-        self._release()
 
     def _release(self) -> None:
         self._done = True
         if self._conn._stream is self:
             self._conn._stream = None
 
-    def _read_header(self) -> Any:
-        incoming = self._io(self._transport.read_stream)
-        if incoming is None:
-            raise TransportError(f"{self.method.name}(): the server closed the connection")
-        assert self.method.header_spec is not None
-        header: Any = None
-        error: RpcError | None = None
-        for batch, md in incoming[1]:
-            kind = classify(batch.num_rows, md or {})
-            if kind is BatchKind.LOG:
-                self._deliver_log(md or {})
-            elif kind is BatchKind.ERROR:
-                error = error or parse_error(md or {})
-            elif kind is BatchKind.DATA and batch.num_rows == 1:
-                header = self.method.header_spec.py_type.deserialize_from_batch(
-                    batch, ipc_validation=self._conn.ipc_validation
-                )
-        if error is not None or header is None:
-            # the server consumes one input stream after a failed start: send an empty one
-            self._io(self._transport.write, _EMPTY_INPUT)
-            self._release()
-            raise error or ProtocolError(f"{self.method.name}(): the header stream held no header")
-        return header
-
-    def _deliver_log(self, md: dict[bytes, bytes]) -> None:
-        if self._on_log is not None:
-            self._on_log(parse_log(md))
-
-    def _send(self, batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> None:
-        writer = self._writer
-        if writer is None:
-            writer = self._writer = StreamWriter(batch.schema)
-        writer.write(batch, metadata)
+    def _end(self, output_ended: bool) -> None:
+        """Close the input (reading what is left of the output) and release the connection."""
+        if self._done:
+            return
         try:
-            self._transport.write(writer.take())
-        except (TransportError, ProtocolError, OSError) as exc:
-            self._broke(exc)
-            raise
+            self._state.take_rest(self._io(self._channel.close, output_ended))
+        finally:
+            self._release()
 
-    def _end_input(self) -> None:
-        if self._writer is None:
-            self._io(self._transport.write, _EMPTY_INPUT)
-        else:
-            self._writer.end()
-            self._io(self._transport.write, self._writer.take())
-
-    def _receive(self) -> AnnotatedBatch | None:
-        """Read logs up to the next data batch; None when the server ended the output."""
-        reader = self._reader
-        if reader is None:
-            reader = self._reader = self._io(self._transport.open_reader)
-        while True:
-            try:
-                incoming = reader.next()
-            except (TransportError, ProtocolError, OSError) as exc:
-                self._broke(exc)
-                raise
-            if incoming is None:
-                self._end_input()
-                self._release()
-                return None
-            batch, md = incoming
-            kind = classify(batch.num_rows, md) if md else BatchKind.DATA
-            if kind is BatchKind.DATA:
-                validate(batch, self._conn.ipc_validation)
-                return AnnotatedBatch(batch, _user_metadata(md))
-            assert md is not None
-            if kind is BatchKind.LOG:
-                self._deliver_log(md)
-            elif kind is BatchKind.ERROR:
-                error = parse_error(md)
-                self._io(reader.drain)
-                self._end_input()
-                self._release()
-                raise error
-            else:
-                raise ProtocolError(f"{self.method.name}(): unsupported {kind.value} batch in a stream")
+    def _turn(self, batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> AnnotatedBatch | None:
+        items, eos = self._io(self._channel.turn, batch, metadata, self._state.is_data)
+        try:
+            return self._state.take_turn(items, eos)
+        finally:
+            if self._state.ended:
+                self._end(output_ended=True)
 
     # -- public -----------------------------------------------------------------------------
+
+    @property
+    def header(self) -> Any:
+        """The stream header dataclass (None when the method declares none)."""
+        return self._state.header
 
     @property
     def finished(self) -> bool:
@@ -309,19 +258,17 @@ class StreamSession:
     @property
     def typed_header(self) -> Any:
         """The stream header dataclass (None when the method declares none)."""
-        return self.header
+        return self._state.header
 
-    def tick(self, metadata: dict[str, str] | None = None) -> AnnotatedBatch | None:
-        """Ask a producer for its next batch; None when it has finished."""
+    def tick(self, metadata: Mapping[str, str] | Mapping[bytes, bytes] | None = None) -> AnnotatedBatch | None:
+        """Ask a producer for its next batch; None when it has finished.
+
+        *metadata* (a dict of str, or bytes keys and values such as a ``pa.KeyValueMetadata``)
+        reaches the producer's ``process`` as the tick's custom metadata.
+        """
         if self._done:
             return None
-        if metadata:
-            self._send(_TICK, {k.encode(): v.encode() for k, v in metadata.items()})
-        elif self._writer is not None and len(self._writer.schema) == 0:
-            self._io(self._transport.write, _TICK_MESSAGE)
-        else:
-            self._send(_TICK, None)
-        return self._receive()
+        return self._turn(*self._state.tick(metadata))
 
     def __iter__(self) -> Iterator[AnnotatedBatch]:
         try:
@@ -335,47 +282,22 @@ class StreamSession:
 
     def exchange(self, batch: AnnotatedBatch | pa.RecordBatch) -> AnnotatedBatch:
         """Send one input batch and return the output batch it produced."""
-        if self._done:
-            raise RuntimeError(f"the {self.method.name}() stream is closed")
-        if isinstance(batch, AnnotatedBatch):
-            kv = batch.custom_metadata
-            self._send(batch.batch, dict(kv) if kv is not None else None)
-        else:
-            self._send(batch, None)
-        out = self._receive()
+        out = self._turn(*self._state.exchange(batch))
         if out is None:
             raise ProtocolError(f"{self.method.name}(): the server ended the stream without an output batch")
         return out
 
     def close(self) -> None:
         """End the stream: close the input, then read the output to its end."""
-        if self._done:
-            return
-        try:
-            self._end_input()
-            self._drain()
-        finally:
-            self._release()
+        self._end(output_ended=self._state.ended)
 
     def cancel(self) -> None:
         """Cancel the stream: the server calls the state's ``on_cancel`` and closes the output."""
         if self._done:
             return
-        try:
-            schema = self._writer.schema if self._writer is not None else EMPTY_SCHEMA
-            self._send(empty_batch(schema), {keys.CANCEL: b"1"})
-            self._end_input()
-            self._drain()
-        finally:
-            self._release()
-
-    def _drain(self) -> None:
-        if self._reader is None:
-            self._reader = self._io(self._transport.open_reader)
-        while (incoming := self._io(self._reader.next)) is not None:
-            batch, md = incoming
-            if classify(batch.num_rows, md or {}) is BatchKind.LOG:
-                self._deliver_log(md or {})
+        items, eos = self._io(self._channel.turn, *self._state.cancel(), _never)
+        self._state.take_rest(items)
+        self._end(output_ended=eos)
 
     def __enter__(self) -> StreamSession:
         return self
@@ -386,8 +308,5 @@ class StreamSession:
         self.close()
 
 
-def _user_metadata(md: dict[bytes, bytes] | None) -> pa.KeyValueMetadata | None:
-    if not md:
-        return None
-    kept = {k: v for k, v in md.items() if k not in (keys.STREAM_STATE, keys.CALL_STATE)}
-    return pa.KeyValueMetadata(kept) if kept else None
+def _never(batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> bool:
+    return False

@@ -5,14 +5,15 @@ from __future__ import annotations
 from ._core.describe import Reflection, ServiceDescription, to_service_description
 from ._core.ipc import IpcValidation
 from ._core.keys import REFLECTION_PROTOCOL
-from .client import ClientTransport, RpcConnection
+from ._core.longstream import ByteStream
+from .client import Driver, RpcConnection
 from .errors import RpcError
 
 __all__ = ["introspect"]
 
 
 def introspect(
-    transport: ClientTransport, ipc_validation: IpcValidation = IpcValidation.FULL, protocol: str | None = None
+    transport: ByteStream | Driver, ipc_validation: IpcValidation = IpcValidation.FULL, protocol: str | None = None
 ) -> ServiceDescription:
     """Describe *protocol* (default: the first application protocol) of the server behind *transport*.
 

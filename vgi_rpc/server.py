@@ -5,37 +5,20 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
-from typing import Any, Protocol
-
-import pyarrow as pa
+from typing import Any
 
 from ._core.describe import Reflection, ReflectionImpl
-from ._core.dispatch import Dispatcher, Hosted, Reply, StreamStart
-from ._core.framing import BatchReader
-from ._core.ipc import EMPTY_SCHEMA, IpcValidation, Items, StreamWriter, encode_stream
+from ._core.dispatch import Dispatcher, Hosted
+from ._core.ipc import IpcValidation
+from ._core.longstream import ByteStream, serve_connection
 from ._core.observe import CallObserver
+from ._core.offload import Offload
 from ._core.service import service_spec
-from .errors import IPCError, MalformedStreamError, TransportError
+from .errors import IPCError, TransportError
 
-__all__ = ["RpcServer", "ServerTransport"]
+__all__ = ["RpcServer"]
 
 _log = logging.getLogger("vgi_rpc.rpc")
-
-
-class ServerTransport(Protocol):
-    """What ``RpcServer.serve`` needs from a transport."""
-
-    def read_stream(self) -> tuple[pa.Schema, Items] | None:
-        """The next IPC stream, or None at a clean end of input."""
-
-    def read_messages(self) -> list[tuple[bytes | bytearray, bool]] | None:
-        """The next IPC stream as framed messages, or None at a clean end of input."""
-
-    def write(self, data: bytes | bytearray | pa.Buffer | list[bytes]) -> None:
-        """Send bytes."""
-
-    def open_reader(self) -> BatchReader:
-        """Open the next IPC stream for batch-by-batch reading."""
 
 
 class RpcServer:
@@ -63,6 +46,7 @@ class RpcServer:
         include_tracebacks: bool = True,
         server_version: str = "",
         observers: Sequence[CallObserver] = (),
+        offload: Offload | None = None,
     ) -> None:
         if external_location is not None:
             raise NotImplementedError("external_location is not supported yet")
@@ -83,6 +67,7 @@ class RpcServer:
             ipc_validation=self.ipc_validation,
             include_tracebacks=include_tracebacks,
             observers=observers,
+            offload=offload,
         )
 
     @property
@@ -90,71 +75,21 @@ class RpcServer:
         """The wire name of the served Protocol."""
         return self.spec.name
 
-    def serve(self, transport: ServerTransport) -> None:
-        """Serve requests from *transport* until it reaches end of input.
+    def serve(self, transport: ByteStream) -> None:
+        """Serve requests from *transport* (any ByteStream) until it reaches end of input.
 
         Bytes that cannot be framed as Arrow IPC leave no way to find the next request on a pipe:
         the server logs one line and stops.
         """
-        while True:
-            try:
-                messages = transport.read_messages()
-                if messages is None:
-                    return
-                reply = self.dispatcher.handle_messages(messages)
-                if isinstance(reply, StreamStart):
-                    self._serve_stream(transport, reply)
-                    continue
-                transport.write(reply.stream())
-                if reply.drain_input:
-                    transport.read_stream()
-            except MalformedStreamError as exc:
-                # framed correctly, so the next request can still be found: answer and go on
-                self._answer(transport, self.dispatcher.error_reply(exc, EMPTY_SCHEMA, None))
-            except IPCError as exc:
-                # no framing on a pipe: after bytes that are not IPC there is no next request to find;
-                # closing tells the client at once instead of leaving it waiting
-                _log.error("vgi_rpc server: stopping: %s", exc)
-                _close(transport)
-                return
-            except TransportError as exc:
-                _log.error("vgi_rpc server: stopping: %s", exc)
-                return
-            except Exception:
-                _log.exception("vgi_rpc server: internal error; closing the connection")
-                _close(transport)
-                return
-
-    def _serve_stream(self, transport: ServerTransport, start: StreamStart) -> None:
-        """Drive one stream call in lock-step: one input batch in, that step's output out."""
-        call = start.call
         try:
-            if start.header is not None:
-                transport.write(encode_stream(*start.header))
-            reader = transport.open_reader()
-            writer = StreamWriter(call.output_schema)
-            while True:
-                incoming = reader.next()
-                result = call.end() if incoming is None else call.step(*incoming)
-                for batch, md in result.items:
-                    writer.write(batch, md)
-                if result.done:
-                    writer.end()
-                transport.write(writer.take())
-                if result.done:
-                    reader.drain()
-                    return
-        finally:
-            self.dispatcher.stream_finished(start)
-
-    def _answer(self, transport: ServerTransport, reply: Reply) -> None:
-        try:
-            transport.write(reply.stream())
+            serve_connection(self.dispatcher, transport)
+        except IPCError as exc:
+            # no framing on a pipe: after bytes that are not IPC there is no next request to find;
+            # closing tells the client at once instead of leaving it waiting
+            _log.error("vgi_rpc server: stopping: %s", exc)
+            transport.close()
         except TransportError as exc:
-            _log.error("vgi_rpc server: cannot answer: %s", exc)
-
-
-def _close(transport: ServerTransport) -> None:
-    close = getattr(transport, "close", None)
-    if close is not None:
-        close()
+            _log.error("vgi_rpc server: stopping: %s", exc)
+        except Exception:
+            _log.exception("vgi_rpc server: internal error; closing the connection")
+            transport.close()

@@ -6,13 +6,17 @@ observers. Drivers (pipe, subprocess, HTTP) only move bytes.
 
 States of one request: RECEIVED -> ROUTED -> VALIDATED -> INVOKED -> REPLIED. A failure at any
 state becomes an error stream; whether it sits on the empty or the result schema follows the wire
-protocol (pre-dispatch failures on the empty schema).
+protocol (pre-dispatch failures on the empty schema). A stream method's request becomes a
+running :class:`~.calls.StreamCall`; ``resume`` rebuilds one from a sealed token.
+
+Observers see every request: ``on_start`` when it is received (routing faults and malformed
+requests included), ``on_end`` when its reply is built or its stream call ends.
 """
 
 from __future__ import annotations
 
 import inspect
-import os
+import secrets
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,22 +25,21 @@ from typing import Any
 
 import pyarrow as pa
 
+from ..errors import MalformedStreamError
 from ..log import Message
 from . import keys
+from .calls import CallEnv, Items, Sealed, Sealer, StreamCall, token_fault
+from .codec import FixedRowCodec, request_codec, result_codec
 from .context import AuthContext, CallContext
-from .fixedrow import FixedRowCodec
 from .framing import decode_messages
-from .invoke import fixed_request_codec
 from .ipc import EMPTY_SCHEMA, IpcValidation, empty_batch, encode_stream, validate
-from .lockstep import StreamCall
 from .messages import Fault, error_metadata, log_metadata, protocol_not_supported
 from .observe import CallObserver, CallRecord
+from .offload import Offload
 from .service import MethodSpec, ServiceSpec
 from .streams import Stream
 
-__all__ = ["Dispatcher", "Hosted", "Reply", "Request", "StreamStart"]
-
-Items = list[tuple[pa.RecordBatch, dict[bytes, bytes] | None]]
+__all__ = ["Dispatcher", "Hosted", "Reply", "Request"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +67,6 @@ class Reply:
     def stream(self) -> bytes | pa.Buffer:
         """The reply as one IPC stream."""
         return self.encoded if self.encoded is not None else encode_stream(self.schema, self.items)
-
-
-@dataclass(slots=True)
-class StreamStart:
-    """A stream call that started: the header stream to send (if declared) and the running call."""
-
-    call: StreamCall
-    header: tuple[pa.Schema, Items] | None
-    record: CallRecord
 
 
 @dataclass(frozen=True)
@@ -113,11 +107,14 @@ class Dispatcher:
         ipc_validation: IpcValidation = IpcValidation.FULL,
         include_tracebacks: bool = True,
         observers: Sequence[CallObserver] = (),
+        offload: Offload | None = None,
     ) -> None:
         self.server_id = server_id
         self.ipc_validation = ipc_validation
         self.include_tracebacks = include_tracebacks
         self.observers = list(observers)
+        self.offload = offload
+        self.env = CallEnv(server_id, ipc_validation, include_tracebacks, offload, self._report if observers else None)
         self.hosted = {h.spec.name: h for h in hosted}
         self._bound: dict[tuple[str, str], _Bound] = {}
         # batch header of a template request -> its method (see handle_messages)
@@ -127,16 +124,12 @@ class Dispatcher:
                 fn = getattr(h.implementation, name, None)
                 if fn is None or not callable(fn):
                     raise TypeError(f"{type(h.implementation).__name__} does not implement {h.spec.name}.{name}")
-                schema = m.result_schema
-                codec = None
-                if m.encode_result is None and not m.is_stream:  # void too: a constant reply
-                    codec = FixedRowCodec.build(schema)
                 names = tuple(p.name for p in m.params)
-                bound = _Bound(m, h, fn, _wants_ctx(fn), empty_batch(schema), codec, names)
+                bound = _Bound(m, h, fn, _wants_ctx(fn), empty_batch(m.result_schema), result_codec(m), names)
                 self._bound[(h.spec.name, name)] = bound
-                request_codec = fixed_request_codec(h.spec, m)
-                if request_codec is not None:
-                    self._templates[request_codec.batch_header] = (bound, request_codec)
+                template = request_codec(h.spec, m)
+                if template is not None:
+                    self._templates[template.batch_header] = (bound, template)
         self._empty = empty_batch(EMPTY_SCHEMA)
 
     # -- errors -----------------------------------------------------------------------------
@@ -151,8 +144,8 @@ class Dispatcher:
 
     # -- routing ----------------------------------------------------------------------------
 
-    def _route(self, md: Mapping[bytes, bytes]) -> _Bound | Reply | None:
-        """Resolve protocol and method; None means a flat reserved name was answered elsewhere."""
+    def _route(self, md: Mapping[bytes, bytes]) -> _Bound | Reply:
+        """Resolve protocol and method, or answer a reserved name; raises ``Fault`` for a bad request."""
         raw_method = md.get(keys.METHOD)
         if raw_method is None:
             raise Fault(
@@ -274,13 +267,13 @@ class Dispatcher:
 
     def handle_messages(
         self, messages: list[tuple[bytes | bytearray, bool]], auth: AuthContext | None = None
-    ) -> Reply | StreamStart:
-        """Serve one request stream as framed by ``FrameReader.read_messages``.
+    ) -> Reply | StreamCall:
+        """Serve one request stream as framed by ``FrameReader.read_messages``; never raises for bad input.
 
         A request laid out exactly as this library's client writes it for a method whose
         parameters are all int/float/bool (a template: same schema, same routing metadata) is
-        unpacked directly; anything else is decoded and goes through :meth:`handle`. Raises
-        ``MalformedStreamError`` for a stream that cannot be decoded.
+        unpacked directly; anything else is decoded and goes through :meth:`handle`. A stream
+        that does not decode is answered with a ``MalformedStreamError`` batch.
         """
         if len(messages) == 2 and self._templates:
             batch = messages[1][0]
@@ -289,41 +282,57 @@ class Dispatcher:
                 bound, codec = template
                 row = codec.decode(messages)
                 if row is not None:
-                    return self._handle_fixed(bound, row, auth)
-        schema, items = decode_messages(messages)
+                    return self._handle_fixed(bound, codec, row, auth)
+        try:
+            schema, items = decode_messages(messages)
+        except MalformedStreamError as exc:
+            record = self._begin_unrouted({}, auth)
+            return self._finish(record, self.error_reply(exc, EMPTY_SCHEMA, record.request_id if record else None))
         batch_, md = items[0] if items else (None, None)
+        if batch_ is not None and self.offload is not None and md:
+            *_, (batch_, md) = self.offload.resolve(batch_, md)
         return self.handle(Request(schema, batch_, md or {}), auth)
 
-    def _handle_fixed(self, bound: _Bound, row: tuple[Any, ...], auth: AuthContext | None) -> Reply | StreamStart:
-        record = self._record(bound, _new_request_id(), auth, bound.method.params_schema, 1)
-        reply = self._call(bound, dict(zip(bound.param_names, row, strict=True)), record)
-        if isinstance(reply, Reply):
-            self._finish(record, reply)
-        return reply
+    def _handle_fixed(
+        self, bound: _Bound, codec: FixedRowCodec, row: tuple[Any, ...], auth: AuthContext | None
+    ) -> Reply | StreamCall:
+        record = None
+        if self.observers:
+            record = self._begin(bound, _new_request_id(), auth, bound.method.params_schema, 1)
+            stats = record.stats
+            stats.input_batches, stats.input_rows, stats.input_bytes = 1, 1, codec.row_bytes
+        request_id = record.request_id if record is not None else _new_request_id()
+        reply = self._call(bound, dict(zip(bound.param_names, row, strict=True)), request_id, record, auth)
+        return self._finish(record, reply)
 
-    def handle(self, request: Request, auth: AuthContext | None = None) -> Reply | StreamStart:
-        """Serve one request; always returns the reply stream to send (never raises for bad input)."""
-        request_id = _new_request_id()
+    def handle(self, request: Request, auth: AuthContext | None = None) -> Reply | StreamCall:
+        """Serve one decoded request; always returns the reply stream or the started stream call."""
         md = request.metadata
         try:
             routed = self._route(md)
         except Fault as fault:
-            return self.error_reply(fault, EMPTY_SCHEMA, request_id)
-        if isinstance(routed, Reply) or routed is None:
-            return routed or Reply(EMPTY_SCHEMA)
+            record = self._begin_unrouted(md, auth)
+            request_id = record.request_id if record is not None else _new_request_id()
+            return self._finish(record, self.error_reply(fault, EMPTY_SCHEMA, request_id))
+        if isinstance(routed, Reply):
+            return self._finish(self._begin_unrouted(md, auth), routed)
         bound = routed
-        rows = request.batch.num_rows if request.batch is not None else 0
-        record = self._record(bound, request_id, auth, request.schema, rows)
-        reply = self._invoke(bound, request, record)
-        if isinstance(reply, Reply):
-            self._finish(record, reply)
-        return reply
+        batch = request.batch
+        record = None
+        if self.observers:
+            record = self._begin(bound, _new_request_id(), auth, request.schema, batch.num_rows if batch else 0)
+            if batch is not None:
+                record.count_in(batch)
+        request_id = record.request_id if record is not None else _new_request_id()
+        return self._finish(record, self._invoke(bound, request, request_id, record, auth))
 
-    def _record(
+    # -- observers ----------------------------------------------------------------------------
+
+    def _begin(
         self, bound: _Bound, request_id: str, auth: AuthContext | None, schema: pa.Schema, rows: int
     ) -> CallRecord:
         m = bound.method
-        return CallRecord(
+        record = CallRecord(
             protocol=bound.hosted.spec.name,
             method=m.name,
             method_type=m.info.method_type.value,
@@ -331,14 +340,62 @@ class Dispatcher:
             request_id=request_id,
             auth=auth or AuthContext.anonymous(),
             start_ns=time.perf_counter_ns(),
-            # only observers read these; spare every call the per-field string work otherwise
-            request_fields=[(f.name, str(f.type)) for f in schema] if self.observers else [],
+            request_fields=[(f.name, str(f.type)) for f in schema],
             request_rows=rows,
         )
+        for observer in self.observers:
+            observer.on_start(record)
+        return record
 
-    def _invoke(self, bound: _Bound, request: Request, record: CallRecord) -> Reply | StreamStart:
+    def _begin_unrouted(self, md: Mapping[bytes, bytes], auth: AuthContext | None) -> CallRecord | None:
+        """The record of a request that reached no method (a fault or a reserved name)."""
+        if not self.observers:
+            return None
+        record = CallRecord(
+            protocol=md.get(keys.PROTOCOL, b"").decode("utf-8", "replace"),
+            method=md.get(keys.METHOD, b"").decode("utf-8", "replace"),
+            method_type="",
+            server_id=self.server_id,
+            request_id=_new_request_id(),
+            auth=auth or AuthContext.anonymous(),
+            start_ns=time.perf_counter_ns(),
+        )
+        for observer in self.observers:
+            observer.on_start(record)
+        return record
+
+    def _report(self, record: CallRecord) -> None:
+        for observer in self.observers:
+            observer.on_end(record)
+
+    def _finish(self, record: CallRecord | None, reply: Reply | StreamCall) -> Reply | StreamCall:
+        """Report a unary reply's record (a stream call reports when it ends)."""
+        if record is None or isinstance(reply, StreamCall):
+            return reply
+        record.duration_ms = (time.perf_counter_ns() - record.start_ns) / 1e6
+        if reply.encoded is not None:  # a template-encoded one-row result
+            codec = self._bound[(record.protocol, record.method)].result_codec
+            if len(reply.schema):
+                record.stats.output_batches += 1
+                record.stats.output_rows += 1
+                record.stats.output_bytes += codec.row_bytes if codec is not None else 0
+        for batch, md in reply.items:
+            if md and md.get(keys.LOG_LEVEL) == b"EXCEPTION":
+                record.status = "error"
+                record.error_code = md.get(keys.ERROR_CODE, b"").decode()
+                text = md.get(keys.LOG_MESSAGE, b"").decode("utf-8", "replace")
+                record.error_type, _, record.error_message = text.partition(": ")
+            elif (not md or keys.LOG_LEVEL not in md) and len(reply.schema):
+                record.count_out(batch)
+        self._report(record)
+        return reply
+
+    # -- the call -----------------------------------------------------------------------------
+
+    def _invoke(
+        self, bound: _Bound, request: Request, request_id: str, record: CallRecord | None, auth: AuthContext | None
+    ) -> Reply | StreamCall:
         m = bound.method
-        request_id = record.request_id
         batch = request.batch
         result_schema = m.result_schema
         try:
@@ -360,20 +417,27 @@ class Dispatcher:
             kwargs = self._decode_args(m, request.schema, batch)
         except (TypeError, pa.ArrowException, ValueError, KeyError) as exc:
             return self._refuse(m, exc, result_schema, request_id)
-        return self._call(bound, kwargs, record)
+        return self._call(bound, kwargs, request_id, record, auth)
 
-    def _call(self, bound: _Bound, kwargs: dict[str, Any], record: CallRecord) -> Reply | StreamStart:
+    def _call(
+        self,
+        bound: _Bound,
+        kwargs: dict[str, Any],
+        request_id: str,
+        record: CallRecord | None,
+        auth: AuthContext | None,
+    ) -> Reply | StreamCall:
         """Invoke the implementation with decoded arguments; the result or error as a reply."""
         m = bound.method
-        request_id = record.request_id
         result_schema = m.result_schema
         logs: list[Message] = []
+        ctx = None
         if bound.wants_ctx:
-            kwargs["ctx"] = self._context(bound, record, logs.append)
+            ctx = kwargs["ctx"] = self._context(bound, request_id, auth, logs.append)
         try:
             value = bound.fn(**kwargs)
             if m.is_stream:
-                return self._start_stream(bound, value, record, logs, kwargs.get("ctx"))
+                return self._start_stream(bound, value, request_id, record, logs, ctx, auth)
             if bound.result_codec is not None and not logs:
                 encoded = bound.result_codec.encode((value,) if m.result is not None else ())
                 if encoded is not None:
@@ -385,61 +449,100 @@ class Dispatcher:
             reply.drain_input = m.is_stream
             return reply
         items: Items = [self._log(bound.log_batch, msg, request_id) for msg in logs]
-        items.append((result, None))
+        items.append((result, None) if self.offload is None else self.offload.offload(result, None))
         return Reply(result_schema, items)
 
     def _log(self, batch: pa.RecordBatch, msg: Message, request_id: str) -> tuple[pa.RecordBatch, dict[bytes, bytes]]:
         return (batch, log_metadata(msg, server_id=self.server_id, request_id=request_id))
 
-    def _context(self, bound: _Bound, record: CallRecord, emit: Callable[[Message], None]) -> CallContext:
+    def _context(
+        self, bound: _Bound, request_id: str, auth: AuthContext | None, emit: Callable[[Message], None]
+    ) -> CallContext:
         return CallContext(
-            record.auth,
+            auth or AuthContext.anonymous(),
             emit,
             server_id=self.server_id,
             method_name=bound.method.name,
             protocol_name=bound.hosted.spec.name,
-            request_id=record.request_id,
+            request_id=request_id,
         )
 
     def _start_stream(
-        self, bound: _Bound, value: Any, record: CallRecord, logs: list[Message], ctx: CallContext | None
-    ) -> StreamStart:
+        self,
+        bound: _Bound,
+        value: Any,
+        request_id: str,
+        record: CallRecord | None,
+        logs: list[Message],
+        ctx: CallContext | None,
+        auth: AuthContext | None,
+    ) -> StreamCall:
         m = bound.method
         if not isinstance(value, Stream):
             raise TypeError(f"{m.name}() must return a Stream, got {type(value).__name__}")
         if ctx is None:
-            ctx = self._context(bound, record, logs.append)
+            ctx = self._context(bound, request_id, auth, logs.append)
         call = StreamCall(
+            self.env,
             value,
             ctx,
-            server_id=self.server_id,
-            request_id=record.request_id,
+            protocol=bound.hosted.spec.name,
+            method=m.name,
+            request_id=request_id,
             init_logs=logs,
-            error_items=lambda exc, schema: self.error_reply(exc, schema, None).items,
-            ipc_validation=self.ipc_validation,
+            record=record,
         )
-        header: tuple[pa.Schema, Items] | None = None
         if m.header_spec is not None:
             obj = value.header
             if obj is None or not isinstance(obj, m.header_spec.py_type):
                 raise TypeError(f"{m.name}() declares a {m.header_spec.py_type.__name__} header but returned {obj!r}")
-            header_batch = obj.to_record_batch()
-            items = call.header_items(header_batch.schema)
-            items.append((header_batch, None))
-            header = (header_batch.schema, items)
-        return StreamStart(call, header, record)
+            call.set_header(obj.to_record_batch())
+        return call
 
-    def stream_finished(self, start: StreamStart) -> None:
-        """Report the end of a stream call to the observers."""
-        record = start.record
-        record.cancelled = start.call.cancelled
-        if start.call.error is not None:
-            record.status = "error"
-            record.error_type = type(start.call.error).__name__
-            record.error_message = str(start.call.error)
-        record.duration_ms = (time.perf_counter_ns() - record.start_ns) / 1e6
-        for observer in self.observers:
-            observer.on_end(record)
+    def resume(
+        self,
+        token: bytes,
+        sealer: Sealer,
+        *,
+        protocol: str | None = None,
+        method: str | None = None,
+        auth: AuthContext | None = None,
+    ) -> StreamCall | Reply:
+        """Continue a stream call sealed by ``StreamCall.seal`` (in this process or another one).
+
+        *protocol* and *method*, when given, must be the ones the token was made for. A token
+        that was altered, truncated, made with another key or for another method gets an error
+        reply (``StreamTokenError``) on the empty schema.
+        """
+        try:
+            sealed = Sealed.read(sealer.unseal(token))
+        except Exception as exc:  # whatever the bytes, the answer is a typed refusal
+            return self.error_reply(token_fault(f"invalid stream token: {exc}"), EMPTY_SCHEMA, None)
+        bound = self._bound.get((sealed.protocol, sealed.method))
+        if bound is None or not bound.method.is_stream:
+            fault = token_fault(f"the stream token names {sealed.protocol}.{sealed.method}, not a stream hosted here")
+            return self.error_reply(fault, EMPTY_SCHEMA, None)
+        if (protocol is not None and protocol != sealed.protocol) or (method is not None and method != sealed.method):
+            fault = token_fault(
+                f"the stream token was made for {sealed.protocol}.{sealed.method}, not {protocol}.{method}"
+            )
+            return self.error_reply(fault, EMPTY_SCHEMA, None)
+        record = None
+        if self.observers:
+            record = self._begin(bound, sealed.request_id, auth, sealed.input_schema, 0)
+        ctx = self._context(bound, sealed.request_id, auth, sealed.pending_logs.append)
+        stream = Stream(sealed.output_schema, sealed.state, sealed.input_schema)
+        return StreamCall(
+            self.env,
+            stream,
+            ctx,
+            protocol=sealed.protocol,
+            method=sealed.method,
+            request_id=sealed.request_id,
+            init_logs=sealed.pending_logs,
+            record=record,
+            phase=sealed.phase,
+        )
 
     def _refuse(self, m: MethodSpec, exc: BaseException, schema: pa.Schema, request_id: str) -> Reply:
         reply = self.error_reply(exc, schema, request_id)
@@ -455,31 +558,12 @@ class Dispatcher:
             raise TypeError(f"{m.name}() returned None but its result is not Optional")
         return pa.RecordBatch.from_arrays([pa.array([value], type=m.result.arrow_type)], schema=m.result_schema)
 
-    def _finish(self, record: CallRecord, reply: Reply) -> None:
-        record.duration_ms = (time.perf_counter_ns() - record.start_ns) / 1e6
-        if reply.encoded is not None:  # a template-encoded one-row result
-            record.stats.output_batches += 1
-            record.stats.output_rows += 1
-            record.stats.output_bytes += 8 * len(reply.schema)
-        for batch, md in reply.items:
-            if md and md.get(keys.LOG_LEVEL) == b"EXCEPTION":
-                record.status = "error"
-                record.error_code = md.get(keys.ERROR_CODE, b"").decode()
-                text = md.get(keys.LOG_MESSAGE, b"").decode("utf-8", "replace")
-                record.error_type, _, record.error_message = text.partition(": ")
-            elif not md:
-                record.stats.output_batches += 1
-                record.stats.output_rows += batch.num_rows
-                record.stats.output_bytes += batch.get_total_buffer_size()
-        for observer in self.observers:
-            observer.on_end(record)
-
 
 _I32 = struct.Struct("<i").unpack_from
 
 
 def _new_request_id() -> str:
-    return os.urandom(8).hex()
+    return secrets.token_hex(8)
 
 
 def _version_key(version: str) -> tuple[int, ...]:

@@ -1,10 +1,17 @@
-"""The client state machine: build request streams, classify reply batches, raise RpcError.
+"""The client state machine: build requests and inputs, sort reply batches, raise RpcError.
 
 Pure: callers hand in decoded batches and get back values; the driver moves the bytes.
+Every batch the client receives goes through :func:`sort_items`, the one place that tells data,
+log, error and token batches apart (and hands pointer batches to the Offload seam). A stream
+call is a :class:`ClientStream`: OPEN -> ENDED (the server ended the output: finished, failed or
+cancelled) -> CLOSED (the input is closed too). It builds the tick, exchange and cancel inputs,
+echoes the server's state tokens on each input (turn-per-request drivers), and turns the
+output items of each turn into the batch to hand the user or the error to raise.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -13,33 +20,18 @@ import pyarrow as pa
 from ..errors import ProtocolError, RpcError
 from ..log import Message
 from . import keys
-from .fixedrow import FixedRowCodec
-from .ipc import EMPTY_SCHEMA, IpcValidation, encode_stream, validate
+from .codec import request_codec, request_metadata, result_codec
+from .ipc import EMPTY_SCHEMA, TICK, IpcValidation, empty_batch, encode_stream, validate
 from .messages import BatchKind, classify, parse_error, parse_log
+from .offload import Offload
 from .service import MethodSpec, ServiceSpec
+from .streams import AnnotatedBatch
 
-__all__ = ["RequestEncoder", "read_unary_reply"]
+__all__ = ["ClientStream", "RequestEncoder", "read_unary_reply", "sort_items"]
+
+Item = tuple[pa.RecordBatch, dict[bytes, bytes] | None]
 
 OnLog = Callable[[Message], None]
-
-
-def request_metadata(service: ServiceSpec, method: MethodSpec) -> dict[bytes, bytes]:
-    """The custom metadata of every request batch for *method* (routing and version keys)."""
-    md = {
-        keys.METHOD: method.name.encode(),
-        keys.REQUEST_VERSION_KEY: keys.REQUEST_VERSION_B,
-        keys.PROTOCOL: service.name.encode(),
-    }
-    if service.version is not None:
-        md[keys.PROTOCOL_VERSION] = service.version.encode()
-    return md
-
-
-def fixed_request_codec(service: ServiceSpec, method: MethodSpec) -> FixedRowCodec | None:
-    """The template codec of *method*'s request, when its parameters are all int/float/bool."""
-    if any(p.encode is not None or p.decode is not None for p in method.params):
-        return None
-    return FixedRowCodec.build(method.params_schema, request_metadata(service, method))
 
 
 class RequestEncoder:
@@ -52,11 +44,9 @@ class RequestEncoder:
         md = request_metadata(service, method)
         self._metadata = pa.KeyValueMetadata(md)
         self._names = [p.name for p in method.params]
-        self._fixed = fixed_request_codec(service, method)
+        self._fixed = request_codec(service, method)
         # a one-value int/float/bool result (or a void one) is read straight from the reply's bytes
-        self.reply_codec: FixedRowCodec | None = None
-        if method.decode_result is None and not method.is_stream:
-            self.reply_codec = FixedRowCodec.build(method.result_schema)
+        self.reply_codec = result_codec(method)
         self._empty_request: bytes | None = None
         if not method.params:
             batch = pa.RecordBatch.from_arrays([], schema=EMPTY_SCHEMA)
@@ -109,16 +99,73 @@ class RequestEncoder:
         return bytes(encode_stream(m.params_schema, ((batch, self._metadata),)).to_pybytes())
 
 
+def sort_items(
+    items: Iterable[tuple[pa.RecordBatch, Mapping[bytes, bytes] | None]],
+    on_log: OnLog | None,
+    *,
+    what: str,
+    tokens: dict[bytes, bytes] | None = None,
+    offload: Offload | None = None,
+) -> tuple[list[Item], RpcError | None]:
+    """Deliver logs, keep state tokens, and return the data batches and the first error, in order.
+
+    Pointer batches go to *offload* (a protocol error without one); what a pointer resolves to
+    is sorted in its place. Token sentinels and the tokens on data batches are stored in
+    *tokens* when given.
+    """
+    data: list[Item] = []
+    errors: list[RpcError] = []
+    for batch, md in items:
+        if not md:
+            data.append((batch, None))
+            continue
+        if offload is not None:
+            resolved = offload.resolve(batch, md)
+            if len(resolved) != 1 or resolved[0][0] is not batch:
+                sub, error = sort_items(resolved, on_log, what=what, tokens=tokens)
+                data.extend(sub)
+                errors.extend([error] if error is not None else [])
+                continue
+        kind = classify(batch.num_rows, md)
+        if kind is BatchKind.DATA:
+            _keep_tokens(md, tokens)
+            data.append((batch, dict(md)))
+        elif kind is BatchKind.LOG:
+            if on_log is not None:
+                on_log(parse_log(md))
+        elif kind is BatchKind.ERROR:
+            errors.append(parse_error(md))
+        elif kind is BatchKind.TOKEN and tokens is not None:
+            _keep_tokens(md, tokens)
+        else:
+            raise ProtocolError(f"{what}: the reply holds a {kind.value} batch, which is not supported here")
+    return data, errors[0] if errors else None
+
+
+def _keep_tokens(md: Mapping[bytes, bytes], tokens: dict[bytes, bytes] | None) -> None:
+    if tokens is None or keys.STREAM_STATE not in md:
+        return
+    tokens[keys.STREAM_STATE] = md[keys.STREAM_STATE]
+    if keys.CALL_STATE in md:
+        tokens[keys.CALL_STATE] = md[keys.CALL_STATE]
+
+
 def read_unary_reply(
     method: MethodSpec,
     batches: Iterable[tuple[pa.RecordBatch, Mapping[bytes, bytes] | None]],
     on_log: OnLog | None,
     ipc_validation: IpcValidation,
+    offload: Offload | None = None,
 ) -> Any:
     """Consume a unary reply stream: deliver logs, raise the error, or return the decoded value."""
-    result = _terminal_batch(method, batches, on_log)
+    data, error = sort_items(batches, on_log, what=f"{method.name}()", offload=offload)
+    if error is not None:
+        raise error
+    if not data:
+        raise ProtocolError(f"{method.name}(): the reply stream ended without a result batch")
     if method.result is None:
         return None
+    result = data[0][0]
     if result.num_rows != 1 or result.num_columns < 1:
         raise ProtocolError(f"{method.name}(): expected a one-row result batch, got {result.num_rows} rows")
     validate(result, ipc_validation)
@@ -128,28 +175,176 @@ def read_unary_reply(
     return value
 
 
-def _terminal_batch(
-    method: MethodSpec,
-    batches: Iterable[tuple[pa.RecordBatch, Mapping[bytes, bytes] | None]],
-    on_log: OnLog | None,
-) -> pa.RecordBatch:
-    """Deliver logs; return the result batch, or raise the error the stream carried."""
-    error: RpcError | None = None
-    result: pa.RecordBatch | None = None
-    for batch, md in batches:
-        kind = classify(batch.num_rows, md or {})
-        if kind is BatchKind.LOG:
-            if on_log is not None:
-                on_log(parse_log(md or {}))
-        elif kind is BatchKind.ERROR:
-            error = error or parse_error(md or {})
-        elif kind is BatchKind.DATA:
-            if result is None:
-                result = batch
-        else:
-            raise ProtocolError(f"{method.name}(): the reply holds a {kind.value} pointer, which is not supported here")
-    if error is not None:
-        raise error
-    if result is None:
-        raise ProtocolError(f"{method.name}(): the reply stream ended without a result batch")
-    return result
+class Phase(enum.Enum):
+    """Where a client stream call is."""
+
+    OPEN = "open"
+    ENDED = "ended"  # the server ended the output; the input is still to close
+    CLOSED = "closed"
+
+
+_STATE_KEYS = (keys.STREAM_STATE, keys.CALL_STATE)
+
+
+class ClientStream:
+    """The client side of one stream call, without I/O (see the module docstring)."""
+
+    __slots__ = (
+        "_input_schema",
+        "_offload",
+        "_on_log",
+        "_tokens",
+        "_validation",
+        "cancelled",
+        "header",
+        "method",
+        "phase",
+        "turn_per_request",
+        "what",
+    )
+
+    def __init__(
+        self,
+        method: MethodSpec,
+        *,
+        ipc_validation: IpcValidation,
+        on_log: OnLog | None,
+        offload: Offload | None = None,
+        turn_per_request: bool = False,
+    ) -> None:
+        self.method = method
+        self.turn_per_request = turn_per_request
+        self.what = f"{method.name}()"
+        self.phase = Phase.OPEN
+        self.cancelled = False
+        self.header: Any = None
+        self._validation = ipc_validation
+        self._on_log = on_log
+        self._offload = offload
+        self._tokens: dict[bytes, bytes] = {}
+        self._input_schema: pa.Schema | None = None
+
+    @property
+    def ended(self) -> bool:
+        """True once the server ended the output (or the call was closed)."""
+        return self.phase is not Phase.OPEN
+
+    def _sort(self, items: Iterable[Item]) -> tuple[list[Item], RpcError | None]:
+        return sort_items(items, self._on_log, what=self.what, tokens=self._tokens, offload=self._offload)
+
+    # -- start --------------------------------------------------------------------------------
+
+    def take_header(self, items: Iterable[Item]) -> Any:
+        """The header dataclass from the header stream; raises the error it carried instead."""
+        spec = self.method.header_spec
+        assert spec is not None
+        data, error = self._sort(items)
+        if error is not None:
+            self.phase = Phase.ENDED
+            raise error
+        if len(data) != 1 or data[0][0].num_rows != 1:
+            self.phase = Phase.ENDED
+            raise ProtocolError(f"{self.what}: the header stream held no header")
+        self.header = spec.py_type.deserialize_from_batch(data[0][0], ipc_validation=self._validation)
+        return self.header
+
+    def take_init(self, items: Iterable[Item]) -> None:
+        """Items a turn-per-request driver receives with the call's start (init logs, state tokens)."""
+        data, error = self._sort(items)
+        if error is not None:
+            self.phase = Phase.ENDED
+            raise error
+        if data:
+            raise ProtocolError(f"{self.what}: a data batch arrived before any input")
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.phase is not Phase.OPEN:
+            raise ProtocolError(f"{self.what}: Stream has been closed or cancelled")
+
+    def _with_tokens(self, md: dict[bytes, bytes] | None) -> dict[bytes, bytes] | None:
+        if not self._tokens:
+            return md
+        return {**md, **self._tokens} if md else dict(self._tokens)
+
+    def tick(self, metadata: Mapping[str, str] | Mapping[bytes, bytes] | None) -> Item:
+        """A producer tick (with the caller's metadata, if any)."""
+        self._check_open()
+        md = _bytes_metadata(metadata) if metadata else None
+        if self._input_schema is None:
+            self._input_schema = EMPTY_SCHEMA
+        return TICK, self._with_tokens(md)
+
+    def exchange(self, batch: AnnotatedBatch | pa.RecordBatch) -> Item:
+        """The input batch of one exchange turn."""
+        self._check_open()
+        md: dict[bytes, bytes] | None = None
+        if isinstance(batch, AnnotatedBatch):
+            kv = batch.custom_metadata
+            md = dict(kv) if kv is not None else None
+            batch = batch.batch
+        if self._input_schema is None:
+            self._input_schema = batch.schema
+        if md and self._offload is not None:
+            batch, md = self._offload.offload(batch, md)
+        elif self._offload is not None:
+            batch, md = self._offload.offload(batch, None)
+        return batch, self._with_tokens(md)
+
+    def cancel(self) -> Item:
+        """The cancel input: a zero-row batch with ``vgi_rpc.cancel`` (empty schema before any input)."""
+        schema = self._input_schema if self._input_schema is not None else EMPTY_SCHEMA
+        self.cancelled = True
+        return empty_batch(schema), self._with_tokens({keys.CANCEL: b"1"})
+
+    # -- outputs ------------------------------------------------------------------------------
+
+    def is_data(self, batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> bool:
+        """Whether an output item ends a turn on a long stream (a data batch)."""
+        return not metadata or classify(batch.num_rows, metadata) is BatchKind.DATA
+
+    def take_turn(self, items: Iterable[Item], eos: bool) -> AnnotatedBatch | None:
+        """The output of one turn: its data batch, or None when the output ended; raises its error.
+
+        *eos* says the output stream ended (long streams). On a turn-per-request driver the
+        output ends with the first turn that brings no new state token.
+        """
+        if self.turn_per_request:
+            self._tokens.pop(keys.STREAM_STATE, None)
+        data, error = self._sort(items)
+        if error is not None:
+            self.phase = Phase.ENDED
+            raise error
+        if self.turn_per_request:
+            eos = keys.STREAM_STATE not in self._tokens
+        if len(data) > 1:
+            raise ProtocolError(f"{self.what}: {len(data)} data batches answered one input")
+        if eos:
+            self.phase = Phase.ENDED
+        if not data:
+            if eos:
+                return None
+            raise ProtocolError(f"{self.what}: the turn ended without a data batch")
+        batch, md = data[0]
+        validate(batch, self._validation)
+        return AnnotatedBatch(batch, _user_metadata(md))
+
+    def take_rest(self, items: Iterable[Item]) -> None:
+        """What was left of the output when the client closed the call (logs)."""
+        self._sort(items)
+        self.phase = Phase.CLOSED
+
+
+def _bytes_metadata(metadata: Mapping[str, str] | Mapping[bytes, bytes] | Any) -> dict[bytes, bytes]:
+    return {
+        (k.encode() if isinstance(k, str) else bytes(k)): (v.encode() if isinstance(v, str) else bytes(v))
+        for k, v in metadata.items()
+    }
+
+
+def _user_metadata(md: dict[bytes, bytes] | None) -> pa.KeyValueMetadata | None:
+    if not md:
+        return None
+    kept = {k: v for k, v in md.items() if k not in _STATE_KEYS}
+    return pa.KeyValueMetadata(kept) if kept else None

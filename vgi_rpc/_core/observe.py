@@ -1,12 +1,17 @@
-"""The CallObserver seam: dispatch reports one CallRecord per call to each observer.
+"""The CallObserver seam: the server core reports each call's start and end to observers.
 
-The access log, statistics and OpenTelemetry are observers; dispatch knows none of them.
+The access log, statistics and OpenTelemetry are observers; dispatch knows none of them. Every
+path reports (routing faults, ``__transport_options__``, malformed requests, template-path
+calls, streams); a stream served one turn per request (HTTP) reports once per turn. With no
+observer attached the core builds no record at all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import pyarrow as pa
 
 from .context import AuthContext, CallStatistics
 
@@ -19,7 +24,7 @@ class CallRecord:
 
     protocol: str
     method: str
-    method_type: str  # "unary" | "stream"
+    method_type: str  # "unary" | "stream" | "" (a request that named no known method)
     server_id: str
     request_id: str
     auth: AuthContext
@@ -35,9 +40,26 @@ class CallRecord:
     request_rows: int = 0
     stats: CallStatistics = field(default_factory=CallStatistics)
 
+    def count_in(self, batch: pa.RecordBatch) -> None:
+        """Count one received data batch."""
+        stats = self.stats
+        stats.input_batches += 1
+        stats.input_rows += batch.num_rows
+        stats.input_bytes += batch.get_total_buffer_size()
+
+    def count_out(self, batch: pa.RecordBatch) -> None:
+        """Count one sent data batch."""
+        stats = self.stats
+        stats.output_batches += 1
+        stats.output_rows += batch.num_rows
+        stats.output_bytes += batch.get_total_buffer_size()
+
 
 class CallObserver(Protocol):
-    """Receives one record per call."""
+    """Receives each call's record when it starts and when it ends."""
+
+    def on_start(self, record: CallRecord) -> None:
+        """Called once when a call starts (the record is filled in as the call goes on)."""
 
     def on_end(self, record: CallRecord) -> None:
         """Called once when a call ends, successfully or not."""

@@ -1,8 +1,9 @@
-"""Pipe transport: a pair of byte streams carrying back-to-back Arrow IPC streams.
+"""Pipe transport: a pair of OS byte streams carrying back-to-back Arrow IPC streams.
 
-``PipeTransport`` is the driver every pipe-family transport shares (in-process pipes,
-subprocess stdio): it reads one IPC stream at a time from one buffered reader and writes each
-outgoing stream with a single ``write``.
+``PipeTransport`` is the ByteStream every pipe-family transport shares (in-process pipes,
+subprocess stdio): buffered reads (with ``peek`` and ``readinto``) from one file, and writes
+gathered with ``writev`` straight to the other's descriptor. The call lifecycle over it is the
+core's long-stream driver (``_core/longstream.py``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
-from .._core.framing import BatchReader, FrameReader, decode_messages
-from .._core.ipc import IpcValidation, Items
-from .._core.ipc import translated_errors as _translated
+from .._core.ipc import IpcValidation
 from ..client import RpcConnection
 from ..errors import TransportError
 from ..log import Message
@@ -55,30 +54,15 @@ class PipeTransport:
             reader = io.BufferedReader(reader, 1 << 16)
         self.reader = reader
         self.writer = writer
-        self._frames = FrameReader(reader.read, getattr(reader, "readinto", None), reader.peek)
+        self.read = reader.read
+        self.readinto = getattr(reader, "readinto", None)
+        self.peek = reader.peek
         # an unbuffered file object (FileIO) is written through its descriptor directly
         self._fd: int | None = None
         if isinstance(writer, io.RawIOBase):
             with contextlib.suppress(OSError, ValueError):
                 self._fd = writer.fileno()
         self._closed = False
-
-    def read_stream(self) -> tuple[pa.Schema, Items] | None:
-        """Read the next IPC stream; None at a clean end of input (EOF between streams)."""
-        with _translated():
-            messages = self._frames.read_messages()
-            if messages is None:
-                return None
-        return decode_messages(messages)
-
-    def read_messages(self) -> list[tuple[bytes | bytearray, bool]] | None:
-        """Read the next IPC stream as framed messages; None at a clean end of input."""
-        with _translated():
-            return self._frames.read_messages()
-
-    def open_reader(self) -> BatchReader:
-        """Open the next IPC stream for reading batch by batch (blocks until its schema arrives)."""
-        return BatchReader(self._frames)
 
     def write(self, data: bytes | bytearray | pa.Buffer | list[Any]) -> None:
         """Send complete IPC streams (or a list of chunks, gathered), looping on short writes."""

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vgi_rpc._core.fixedrow import FixedRowCodec
+from vgi_rpc._core.codec import FixedRowCodec
 from vgi_rpc._core.framing import FrameReader
 from vgi_rpc._core.ipc import encode_stream
 

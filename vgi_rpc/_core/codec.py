@@ -1,4 +1,10 @@
-"""One-row IPC streams of fixed-width scalars, encoded without building Arrow arrays.
+"""The fast paths, one seam for both ends: fixed-row templates and the constant producer tick.
+
+Both the client and the server use this module; each shortcut returns None when it does not
+apply, and the caller takes the general path (``tests/core/test_codec.py`` and
+``tests/core/test_dispatch_templates.py`` run the same calls through both and compare).
+
+**Templates.** One-row IPC streams of fixed-width scalars are encoded without building Arrow arrays.
 
 A unary request whose parameters are all ``int`` (int64), ``float`` (float64) or ``bool`` (or
 that has none), and a unary reply holding one such value (or none, for a void method), have the
@@ -23,9 +29,11 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from .ipc import encode_stream
+from . import keys
+from .ipc import TICK_MESSAGE, encode_stream
+from .service import MethodSpec, ServiceSpec
 
-__all__ = ["FixedRowCodec"]
+__all__ = ["TICK_MESSAGE", "FixedRowCodec", "request_codec", "request_metadata", "result_codec"]
 
 _SLOT: Final = 8  # each column's data buffer, padded to 8 bytes; empty validity buffers take none
 
@@ -40,7 +48,17 @@ _FORMATS: Final[dict[pa.DataType, tuple[str, type]]] = {
 class FixedRowCodec:
     """Template-based encoding of one-row streams of int64 / float64 / bool columns."""
 
-    __slots__ = ("_batch_header", "_bools", "_prefix", "_reader", "_schema_message", "_struct", "_types", "suffix")
+    __slots__ = (
+        "_batch_header",
+        "_bools",
+        "_prefix",
+        "_reader",
+        "_schema_message",
+        "_struct",
+        "_types",
+        "row_bytes",
+        "suffix",
+    )
 
     def __init__(self, prefix: bytes, fmt: str, types: tuple[type, ...]) -> None:
         self._prefix = prefix
@@ -53,6 +71,7 @@ class FixedRowCodec:
         schema_length = 8 + struct.unpack_from("<i", prefix, 4)[0]
         self._schema_message = prefix[:schema_length]
         self._batch_header = prefix[schema_length:]
+        self.row_bytes = 0  # Arrow buffer bytes of one row (what CallStatistics counts for it)
 
     @classmethod
     def build(cls, schema: pa.Schema, metadata: Mapping[bytes, bytes] | None = None) -> FixedRowCodec | None:
@@ -78,6 +97,7 @@ class FixedRowCodec:
         codec = cls(prefix, "".join(formats), tuple(types))
         if any(codec.encode(row) != ref for row, ref in zip(samples, references, strict=True)):
             return None
+        codec.row_bytes = sum(1 if t is bool else _SLOT for t in types)
         return codec
 
     @property
@@ -125,3 +145,29 @@ def _general(schema: pa.Schema, row: Sequence[Any], metadata: Mapping[bytes, byt
     arrays = [pa.array([v], type=f.type) for v, f in zip(row, schema, strict=True)]
     batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
     return bytes(encode_stream(schema, ((batch, metadata),)).to_pybytes())
+
+
+def request_metadata(service: ServiceSpec, method: MethodSpec) -> dict[bytes, bytes]:
+    """The custom metadata of every request batch for *method* (routing and version keys)."""
+    md = {
+        keys.METHOD: method.name.encode(),
+        keys.REQUEST_VERSION_KEY: keys.REQUEST_VERSION_B,
+        keys.PROTOCOL: service.name.encode(),
+    }
+    if service.version is not None:
+        md[keys.PROTOCOL_VERSION] = service.version.encode()
+    return md
+
+
+def request_codec(service: ServiceSpec, method: MethodSpec) -> FixedRowCodec | None:
+    """The template of *method*'s request, when its parameters are all int/float/bool (or none)."""
+    if method.is_stream or any(p.encode is not None or p.decode is not None for p in method.params):
+        return None
+    return FixedRowCodec.build(method.params_schema, request_metadata(service, method))
+
+
+def result_codec(method: MethodSpec) -> FixedRowCodec | None:
+    """The template of *method*'s reply, when it holds one int/float/bool (or nothing: void)."""
+    if method.is_stream or method.decode_result is not None or method.encode_result is not None:
+        return None
+    return FixedRowCodec.build(method.result_schema)

@@ -1,0 +1,202 @@
+"""The long-stream driver shape: one IPC stream per direction per call, over a ByteStream.
+
+Pipe, subprocess and (later) shared memory carry back-to-back IPC streams on one byte stream
+each way. This module moves those bytes for both ends and hands batches to the state machines:
+the server's (``Dispatcher`` + ``StreamCall``) and the client's (``invoke.ClientStream``). It
+decides nothing about a call; the rules that only a pipe needs (draining a refused stream call's
+input stream, reading the input to its end after the output ended) live here.
+
+It opens nothing: the ByteStream is handed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from ..errors import TransportError
+from .calls import Items, StreamCall
+from .codec import TICK_MESSAGE
+from .dispatch import Dispatcher, Reply
+from .framing import BatchReader, FrameReader, decode_messages
+from .ipc import EMPTY_STREAM, TICK, StreamWriter, encode_stream, translated_errors
+
+__all__ = ["ByteStream", "LongStreamCall", "LongStreamDriver", "frame_reader", "serve_connection"]
+
+Messages = list[tuple[bytes | bytearray, bool]]
+
+
+class ByteStream(Protocol):
+    """A two-way byte stream: what every long-stream transport provides.
+
+    ``readinto(buffer)`` and ``peek(n)`` are used when present (fewer copies; one read for a
+    message already buffered).
+    """
+
+    def read(self, n: int) -> bytes:
+        """Up to *n* bytes; fewer only at the end of input (b"" then)."""
+
+    def write(self, data: bytes | bytearray | memoryview | pa.Buffer | list[Any]) -> None:
+        """Send all of *data* (a list is gathered in order); ``TransportError`` when the peer is gone."""
+
+    def close(self) -> None:
+        """Release the stream (idempotent)."""
+
+
+def frame_reader(stream: ByteStream) -> FrameReader:
+    """A FrameReader over *stream*, using its ``readinto`` and ``peek`` when it has them."""
+    return FrameReader(stream.read, getattr(stream, "readinto", None), getattr(stream, "peek", None))
+
+
+def _read_messages(frames: FrameReader) -> Messages | None:
+    with translated_errors():
+        return frames.read_messages()
+
+
+# -- server -----------------------------------------------------------------------------------
+
+
+def serve_connection(dispatcher: Dispatcher, stream: ByteStream) -> None:
+    """Serve requests from *stream* until its input ends; raises what stops it (IPCError, TransportError)."""
+    frames = frame_reader(stream)
+    write = stream.write
+    while True:
+        messages = _read_messages(frames)
+        if messages is None:
+            return
+        out = dispatcher.handle_messages(messages)
+        if isinstance(out, Reply):
+            write(out.stream())
+            if out.drain_input:  # a refused stream call: its client still sends one input stream
+                _read_messages(frames)
+            continue
+        _run_call(out, frames, write)
+
+
+def _run_call(call: StreamCall, frames: FrameReader, write: Callable[[Any], None]) -> None:
+    """Drive one stream call in lock-step: one input batch in, that step's output out."""
+    try:
+        if call.header is not None:
+            write(encode_stream(*call.header))
+        reader = BatchReader(frames)
+        writer = StreamWriter(call.output_schema)
+        while True:
+            incoming = reader.next()
+            turn = call.end() if incoming is None else call.step(*incoming)
+            for batch, md in turn.items:
+                writer.write(batch, md)
+            if turn.done:
+                writer.end()
+            write(writer.take())
+            if turn.done:
+                reader.drain()
+                return
+    except BaseException as exc:
+        call.abort(exc)
+        raise
+    finally:
+        call.close()
+
+
+# -- client -----------------------------------------------------------------------------------
+
+
+class LongStreamDriver:
+    """The client end of a long-stream connection: unary calls and stream calls over one ByteStream."""
+
+    def __init__(self, stream: ByteStream) -> None:
+        self.stream = stream
+        self.frames = frame_reader(stream)
+
+    def unary(self, request: bytes, what: str) -> Messages:
+        """Send one request stream; return the reply stream's messages."""
+        self.stream.write(request)
+        messages = _read_messages(self.frames)
+        if messages is None:
+            raise TransportError(f"{what}: the server closed the connection")
+        return messages
+
+    def open_stream(self, request: bytes, has_header: bool, what: str) -> LongStreamCall:
+        """Send a stream call's request (and read its header stream, when the method declares one)."""
+        return LongStreamCall(self, request, has_header, what)
+
+    def close(self) -> None:
+        """Close the byte stream."""
+        self.stream.close()
+
+
+class LongStreamCall:
+    """One stream call on a long-stream connection: the input stream opens with the first batch."""
+
+    __slots__ = ("_driver", "_reader", "_what", "_writer", "header_items")
+
+    def __init__(self, driver: LongStreamDriver, request: bytes, has_header: bool, what: str) -> None:
+        self._driver = driver
+        self._what = what
+        self._writer: StreamWriter | None = None
+        self._reader: BatchReader | None = None
+        driver.stream.write(request)
+        self.header_items: Items = []
+        if has_header:
+            messages = _read_messages(driver.frames)
+            if messages is None:
+                raise TransportError(f"{what}: the server closed the connection")
+            self.header_items = decode_messages(messages)[1]
+
+    def init_items(self) -> Items:
+        """Init logs arrive with the first output on this shape: nothing to read at start."""
+        return []
+
+    def send(self, batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> None:
+        """Append one batch to the input stream (opening it with the first)."""
+        writer = self._writer
+        if writer is None:
+            writer = self._writer = StreamWriter(batch.schema)
+        elif metadata is None and batch is TICK and not len(writer.schema):
+            self._driver.stream.write(TICK_MESSAGE)  # ticks after the first: a constant message
+            return
+        writer.write(batch, metadata)
+        self._driver.stream.write(writer.take())
+
+    def turn(
+        self,
+        batch: pa.RecordBatch,
+        metadata: dict[bytes, bytes] | None,
+        stop: Callable[[pa.RecordBatch, dict[bytes, bytes] | None], bool],
+    ) -> tuple[Items, bool]:
+        """Send one input; read the output up to the first item *stop* accepts, or the output's end."""
+        self.send(batch, metadata)
+        return self.receive(stop)
+
+    def receive(self, stop: Callable[[pa.RecordBatch, dict[bytes, bytes] | None], bool]) -> tuple[Items, bool]:
+        """Output items up to and including the first that *stop* accepts; True when the output ended."""
+        reader = self._reader
+        if reader is None:
+            with translated_errors():
+                reader = self._reader = BatchReader(self._driver.frames)
+        items: Items = []
+        while True:
+            incoming = reader.next()
+            if incoming is None:
+                return items, True
+            items.append(incoming)
+            if stop(*incoming):
+                return items, False
+
+    def close(self, output_ended: bool) -> Items:
+        """End the input stream; read what is left of the output (logs) when it has not ended."""
+        writer = self._writer
+        if writer is None:
+            self._driver.stream.write(EMPTY_STREAM)
+        else:
+            writer.end()
+            self._driver.stream.write(writer.take())
+        if output_ended:
+            return []
+        return self.receive(_never)[0]
+
+
+def _never(batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> bool:
+    return False

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from ._core.calls import Items
 from ._core.framing import decode_messages
-from ._core.invoke import ClientStream, RequestEncoder, read_unary_reply
+from ._core.invoke import ClientStream, Phase, RequestEncoder, is_data, read_unary_reply
 from ._core.ipc import IpcValidation
 from ._core.longstream import ByteStream, LongStreamDriver
 from ._core.offload import Offload
@@ -236,12 +236,22 @@ class StreamSession:
             self._release()
 
     def _turn(self, batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> AnnotatedBatch | None:
-        items, eos = self._io(self._channel.turn, batch, metadata, self._state.is_data)
         try:
-            return self._state.take_turn(items, eos)
+            items, eos = self._channel.turn(batch, metadata, is_data)
+        except BaseException as exc:  # the turn's output may still be on its way: out of step
+            self._conn._broken = exc
+            self._release()
+            raise
+        state = self._state
+        try:
+            return state.take_turn(items, eos)
         finally:
-            if self._state.ended:
+            if state.phase is not Phase.OPEN:
                 self._end(output_ended=True)
+
+    def _end_if_ended(self) -> None:
+        if self._state.ended:
+            self._end(output_ended=True)
 
     # -- public -----------------------------------------------------------------------------
 
@@ -268,7 +278,13 @@ class StreamSession:
         """
         if self._done:
             return None
-        return self._turn(*self._state.tick(metadata))
+        state = self._state
+        if state.turn_per_request:
+            answered, out = state.first_output()
+            if answered:
+                self._end_if_ended()
+                return out
+        return self._turn(*state.tick(metadata))
 
     def __iter__(self) -> Iterator[AnnotatedBatch]:
         try:

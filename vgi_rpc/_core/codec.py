@@ -161,7 +161,7 @@ def request_metadata(service: ServiceSpec, method: MethodSpec) -> dict[bytes, by
 
 def request_codec(service: ServiceSpec, method: MethodSpec) -> FixedRowCodec | None:
     """The template of *method*'s request, when its parameters are all int/float/bool (or none)."""
-    if method.is_stream or any(p.encode is not None or p.decode is not None for p in method.params):
+    if any(p.encode is not None or p.decode is not None for p in method.params):
         return None
     return FixedRowCodec.build(method.params_schema, request_metadata(service, method))
 

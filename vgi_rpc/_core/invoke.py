@@ -27,7 +27,7 @@ from .offload import Offload
 from .service import MethodSpec, ServiceSpec
 from .streams import AnnotatedBatch
 
-__all__ = ["ClientStream", "RequestEncoder", "read_unary_reply", "sort_items"]
+__all__ = ["ClientStream", "RequestEncoder", "is_data", "read_unary_reply", "sort_items"]
 
 Item = tuple[pa.RecordBatch, dict[bytes, bytes] | None]
 
@@ -184,12 +184,14 @@ class Phase(enum.Enum):
 
 
 _STATE_KEYS = (keys.STREAM_STATE, keys.CALL_STATE)
+_PLAIN_TICK: Item = (TICK, None)
 
 
 class ClientStream:
     """The client side of one stream call, without I/O (see the module docstring)."""
 
     __slots__ = (
+        "_first",
         "_input_schema",
         "_offload",
         "_on_log",
@@ -223,6 +225,7 @@ class ClientStream:
         self._offload = offload
         self._tokens: dict[bytes, bytes] = {}
         self._input_schema: pa.Schema | None = None
+        self._first: list[Item] | None = None
 
     @property
     def ended(self) -> bool:
@@ -248,14 +251,30 @@ class ClientStream:
         self.header = spec.py_type.deserialize_from_batch(data[0][0], ipc_validation=self._validation)
         return self.header
 
-    def take_init(self, items: Iterable[Item]) -> None:
-        """Items a turn-per-request driver receives with the call's start (init logs, state tokens)."""
+    def take_init(self, items: list[Item]) -> None:
+        """Items a turn-per-request driver receives with the call's start.
+
+        Init logs and state tokens; for a producer also its first tick's output (the server runs
+        the first tick with the start), kept for :meth:`first_output`.
+        """
+        if not items and not self.turn_per_request:
+            return
         data, error = self._sort(items)
         if error is not None:
             self.phase = Phase.ENDED
             raise error
-        if data:
+        if self.turn_per_request and (data or keys.STREAM_STATE not in self._tokens):
+            self._first = data
+        elif data:
             raise ProtocolError(f"{self.what}: a data batch arrived before any input")
+
+    def first_output(self) -> tuple[bool, AnnotatedBatch | None]:
+        """(True, output) when the first tick was already answered with the start, else (False, None)."""
+        data = self._first
+        if data is None:
+            return False, None
+        self._first = None
+        return True, self._output(data, keys.STREAM_STATE not in self._tokens)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -270,7 +289,10 @@ class ClientStream:
 
     def tick(self, metadata: Mapping[str, str] | Mapping[bytes, bytes] | None) -> Item:
         """A producer tick (with the caller's metadata, if any)."""
-        self._check_open()
+        if self.phase is not Phase.OPEN:
+            self._check_open()
+        if not metadata and not self._tokens and self._input_schema is not None:
+            return _PLAIN_TICK  # the common case: the constant tick (see codec.TICK_MESSAGE)
         md = _bytes_metadata(metadata) if metadata else None
         if self._input_schema is None:
             self._input_schema = EMPTY_SCHEMA
@@ -300,16 +322,17 @@ class ClientStream:
 
     # -- outputs ------------------------------------------------------------------------------
 
-    def is_data(self, batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> bool:
-        """Whether an output item ends a turn on a long stream (a data batch)."""
-        return not metadata or classify(batch.num_rows, metadata) is BatchKind.DATA
-
-    def take_turn(self, items: Iterable[Item], eos: bool) -> AnnotatedBatch | None:
+    def take_turn(self, items: list[Item], eos: bool) -> AnnotatedBatch | None:
         """The output of one turn: its data batch, or None when the output ended; raises its error.
 
         *eos* says the output stream ended (long streams). On a turn-per-request driver the
         output ends with the first turn that brings no new state token.
         """
+        if len(items) == 1 and not self.turn_per_request:
+            batch, md = items[0]
+            if not md:  # the common case: one plain data batch
+                validate(batch, self._validation)
+                return AnnotatedBatch(batch, None)
         if self.turn_per_request:
             self._tokens.pop(keys.STREAM_STATE, None)
         data, error = self._sort(items)
@@ -318,6 +341,9 @@ class ClientStream:
             raise error
         if self.turn_per_request:
             eos = keys.STREAM_STATE not in self._tokens
+        return self._output(data, eos)
+
+    def _output(self, data: list[Item], eos: bool) -> AnnotatedBatch | None:
         if len(data) > 1:
             raise ProtocolError(f"{self.what}: {len(data)} data batches answered one input")
         if eos:
@@ -330,10 +356,16 @@ class ClientStream:
         validate(batch, self._validation)
         return AnnotatedBatch(batch, _user_metadata(md))
 
-    def take_rest(self, items: Iterable[Item]) -> None:
+    def take_rest(self, items: list[Item]) -> None:
         """What was left of the output when the client closed the call (logs)."""
-        self._sort(items)
+        if items:
+            self._sort(items)
         self.phase = Phase.CLOSED
+
+
+def is_data(batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> bool:
+    """Whether an output item ends a turn on a long stream (a data batch)."""
+    return not metadata or classify(batch.num_rows, metadata) is BatchKind.DATA
 
 
 def _bytes_metadata(metadata: Mapping[str, str] | Mapping[bytes, bytes] | Any) -> dict[bytes, bytes]:

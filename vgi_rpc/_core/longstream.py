@@ -130,10 +130,11 @@ class LongStreamDriver:
 class LongStreamCall:
     """One stream call on a long-stream connection: the input stream opens with the first batch."""
 
-    __slots__ = ("_driver", "_reader", "_what", "_writer", "header_items")
+    __slots__ = ("_driver", "_reader", "_what", "_write", "_writer", "header_items")
 
     def __init__(self, driver: LongStreamDriver, request: bytes, has_header: bool, what: str) -> None:
         self._driver = driver
+        self._write = driver.stream.write
         self._what = what
         self._writer: StreamWriter | None = None
         self._reader: BatchReader | None = None
@@ -155,10 +156,10 @@ class LongStreamCall:
         if writer is None:
             writer = self._writer = StreamWriter(batch.schema)
         elif metadata is None and batch is TICK and not len(writer.schema):
-            self._driver.stream.write(TICK_MESSAGE)  # ticks after the first: a constant message
+            self._write(TICK_MESSAGE)  # ticks after the first: a constant message
             return
         writer.write(batch, metadata)
-        self._driver.stream.write(writer.take())
+        self._write(writer.take())
 
     def turn(
         self,
@@ -167,7 +168,23 @@ class LongStreamCall:
         stop: Callable[[pa.RecordBatch, dict[bytes, bytes] | None], bool],
     ) -> tuple[Items, bool]:
         """Send one input; read the output up to the first item *stop* accepts, or the output's end."""
-        self.send(batch, metadata)
+        writer = self._writer
+        if writer is not None and metadata is None and batch is TICK and not len(writer.schema):
+            self._write(TICK_MESSAGE)  # ticks after the first: a constant message
+        else:
+            self.send(batch, metadata)
+        reader = self._reader
+        if reader is not None:  # the usual turn: one plain data batch
+            incoming = reader.next()
+            if incoming is not None and incoming[1] is None:
+                return [incoming], False
+            if incoming is None:
+                return [], True
+            if stop(*incoming):
+                return [incoming], False
+            items, eos = self.receive(stop)
+            items.insert(0, incoming)
+            return items, eos
         return self.receive(stop)
 
     def receive(self, stop: Callable[[pa.RecordBatch, dict[bytes, bytes] | None], bool]) -> tuple[Items, bool]:
@@ -182,17 +199,17 @@ class LongStreamCall:
             if incoming is None:
                 return items, True
             items.append(incoming)
-            if stop(*incoming):
+            if incoming[1] is None or stop(*incoming):
                 return items, False
 
     def close(self, output_ended: bool) -> Items:
         """End the input stream; read what is left of the output (logs) when it has not ended."""
         writer = self._writer
         if writer is None:
-            self._driver.stream.write(EMPTY_STREAM)
+            self._write(EMPTY_STREAM)
         else:
             writer.end()
-            self._driver.stream.write(writer.take())
+            self._write(writer.take())
         if output_ended:
             return []
         return self.receive(_never)[0]

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from tests.services import Everything, EverythingImpl
+from tests.transports.factories import BYTE_STREAM_KINDS, open_raw
 from tests.wire import read_stream
-from vgi_rpc import PipeTransport, RpcServer, SubprocessTransport, make_pipe_pair
-
-WORKER = str(Path(__file__).parent / "workers" / "everything_worker.py")
+from vgi_rpc import PipeTransport
 
 GOOD_MD = {
     b"vgi_rpc.method": b"echo_int",
@@ -35,23 +30,10 @@ def _stream(schema: pa.Schema, columns: dict[str, list[Any]] | None, md: dict[by
     return sink.getvalue().to_pybytes()
 
 
-@pytest.fixture(params=["pipe", "subprocess"])
+@pytest.fixture(params=BYTE_STREAM_KINDS)
 def raw(request: pytest.FixtureRequest) -> Iterator[PipeTransport]:
-    if request.param == "pipe":
-        client, server_side = make_pipe_pair()
-        server = RpcServer(Everything, EverythingImpl())
-        thread = threading.Thread(target=server.serve, args=(server_side,), daemon=True)
-        thread.start()
-        yield client
-        client.close()
-        thread.join(timeout=5)
-        server_side.close()
-        assert not thread.is_alive()
-    else:
-        transport = SubprocessTransport([sys.executable, WORKER])
+    with open_raw(request.param) as transport:
         yield transport
-        transport.close()
-        assert transport.process.returncode == 0
 
 
 def _call(t: PipeTransport, data: bytes) -> tuple[pa.Schema, list[tuple[pa.RecordBatch, dict[bytes, bytes]]]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -13,26 +12,20 @@ import pyarrow as pa
 import pytest
 
 from tests.services import CountHeader, StreamService, StreamServiceImpl
-from vgi_rpc import AnnotatedBatch, Level, Message, ProtocolError, RpcError, connect, serve_pipe
+from tests.transports.factories import KINDS, open_service
+from vgi_rpc import AnnotatedBatch, Level, Message, ProtocolError, RpcError
 
-WORKER = str(Path(__file__).parent / "workers" / "everything_worker.py")
-TRANSPORTS = ["pipe", "subprocess"]
-
-
-def open_service(kind: str, on_log: Any = None) -> AbstractContextManager[StreamService]:
-    if kind == "pipe":
-        return serve_pipe(StreamService, StreamServiceImpl(), on_log=on_log)
-    return connect(StreamService, [sys.executable, WORKER, "--streams"], on_log=on_log)
+WORKER = str(Path(__file__).parent.parent / "workers" / "everything_worker.py")
 
 
 class Logs(list[Message]):
     pass
 
 
-@pytest.fixture(params=TRANSPORTS)
+@pytest.fixture(params=KINDS)
 def svc(request: pytest.FixtureRequest) -> Iterator[tuple[StreamService, Logs]]:
     logs = Logs()
-    with open_service(request.param, logs.append) as proxy:
+    with open_service(request.param, "streams", logs.append) as proxy:
         yield proxy, logs
 
 

@@ -12,19 +12,18 @@ from typing import Any
 
 import pytest
 
-from tests.services import Calculator, CalculatorImpl, Color, Everything, EverythingImpl, Point, Shape
+from tests.services import Calculator, CalculatorImpl, Color, Everything, Point, Shape
+from tests.transports.factories import KINDS, open_service
 from vgi_rpc import Level, Message, RpcError, connect, serve_pipe
 
-WORKER = str(Path(__file__).parent / "workers" / "everything_worker.py")
+WORKER = str(Path(__file__).parent.parent / "workers" / "everything_worker.py")
 
 
 def _open(kind: str, on_log: Any = None) -> AbstractContextManager[Everything]:
-    if kind == "pipe":
-        return serve_pipe(Everything, EverythingImpl(), on_log=on_log)
-    return connect(Everything, [sys.executable, WORKER], on_log=on_log)
+    return open_service(kind, "everything", on_log)
 
 
-@pytest.fixture(params=["pipe", "subprocess"])
+@pytest.fixture(params=KINDS)
 def proxy(request: pytest.FixtureRequest) -> Iterator[Everything]:
     with _open(request.param) as p:
         yield p
@@ -104,7 +103,7 @@ def test_remote_error_carries_type_message_traceback_and_connection_survives(pro
     assert proxy.echo_str(value="after") == "after"
 
 
-@pytest.mark.parametrize("kind", ["pipe", "subprocess"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_logs_arrive_in_order_before_the_call_returns(kind: str) -> None:
     seen: list[Message] = []
     with _open(kind, on_log=seen.append) as proxy:

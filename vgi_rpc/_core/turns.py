@@ -1,0 +1,135 @@
+"""The turn-per-request driver shape, server side: one request carries one turn of a stream call.
+
+Between requests a stream call exists only as a sealed token in the client's hands, so any
+process (of any host) that hosts the same Protocol and implementation can serve the next turn.
+The bodies are those of 0.52.2's HTTP transport (WIRE.md 8.7): ``init_turn`` answers a stream
+call's request with the header stream (if declared) and the output stream holding the init
+logs, then, for a producer, the first tick's output, then a token sentinel (none once the call
+has ended); ``exchange_turn`` answers one input batch that carries the tokens. Both return the
+response body as a list of chunks; the HTTP layer adds routes, status codes and headers.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pyarrow as pa
+
+from ..errors import MalformedStreamError
+from . import keys
+from .calls import Items, Sealer, StreamCall, token_fault
+from .context import AuthContext
+from .dispatch import Dispatcher, Reply
+from .framing import decode_messages
+from .ipc import EMPTY_SCHEMA, TICK, StreamWriter, empty_batch, encode_stream
+
+__all__ = ["Body", "exchange_turn", "init_turn"]
+
+Body = list[Any]  # chunks (bytes / pa.Buffer), concatenated IPC streams
+
+
+def init_turn(
+    dispatcher: Dispatcher,
+    messages: list[tuple[bytes | bytearray, bool]],
+    sealer: Sealer,
+    auth: AuthContext | None = None,
+) -> Body:
+    """Serve a request stream: a unary reply, or the start of a stream call."""
+    out = dispatcher.handle_messages(messages, auth)
+    if isinstance(out, Reply):
+        return [out.stream()]
+    call = out
+    try:
+        body: Body = []
+        if call.header is not None:
+            body.append(encode_stream(*call.header))
+        items = call.init_items()
+        if not call.is_exchange:  # a producer's first tick runs now (0.52.2's HTTP clients expect it)
+            turn = call.step(TICK, None)
+            items.extend(turn.items)
+            if turn.done:
+                return [*body, *_stream(call.output_schema, items)]
+        items.append(_sentinel(call, sealer))
+        return [*body, *_stream(call.output_schema, items)]
+    except BaseException as exc:
+        call.abort(exc)
+        raise
+    finally:
+        call.close()
+
+
+def exchange_turn(
+    dispatcher: Dispatcher,
+    messages: list[tuple[bytes | bytearray, bool]],
+    sealer: Sealer,
+    *,
+    protocol: str | None = None,
+    method: str | None = None,
+    auth: AuthContext | None = None,
+) -> Body:
+    """Serve one turn of a sealed stream call: the input batch carries the call's tokens."""
+    try:
+        _, items = decode_messages(messages)
+    except MalformedStreamError as exc:
+        return [dispatcher.error_reply(exc, EMPTY_SCHEMA, None).stream()]
+    if len(items) != 1 or not items[0][1] or keys.STREAM_STATE not in (items[0][1] or {}):
+        fault = token_fault("a stream turn needs exactly one input batch carrying the stream's state token")
+        return [dispatcher.error_reply(fault, EMPTY_SCHEMA, None).stream()]
+    batch, md = items[0]
+    assert md is not None
+    try:
+        token = base64.b64decode(md[keys.STREAM_STATE], validate=True)
+    except ValueError:
+        return [dispatcher.error_reply(token_fault("the stream token is not base64"), EMPTY_SCHEMA, None).stream()]
+    resumed = dispatcher.resume(token, sealer, protocol=protocol, method=method, auth=auth)
+    if isinstance(resumed, Reply):
+        return [resumed.stream()]
+    call = resumed
+    try:
+        turn = call.step(batch, md)
+        if call.cancelled:
+            return _stream(call.output_schema, [])
+        out = turn.items
+        if not turn.done:
+            if call.is_exchange:
+                out = _tokens_on_data(call, out, sealer)
+            else:
+                out.append(_sentinel(call, sealer))
+        return _stream(call.output_schema, out)
+    except BaseException as exc:
+        call.abort(exc)
+        raise
+    finally:
+        call.close()
+
+
+def _tokens(call: StreamCall, sealer: Sealer) -> dict[bytes, bytes]:
+    return {
+        keys.STREAM_STATE: base64.b64encode(call.seal(sealer)),
+        keys.CALL_STATE: base64.b64encode(f"{call.protocol}.{call.method}:{call.request_id}".encode()),
+    }
+
+
+def _sentinel(call: StreamCall, sealer: Sealer) -> tuple[pa.RecordBatch, dict[bytes, bytes]]:
+    """A zero-row batch carrying the tokens of the next turn."""
+    return empty_batch(call.output_schema), _tokens(call, sealer)
+
+
+def _tokens_on_data(call: StreamCall, items: Items, sealer: Sealer) -> Items:
+    """An exchange turn's tokens ride on its data batch (the last item that is not a log)."""
+    out = list(items)
+    for i in range(len(out) - 1, -1, -1):
+        batch, md = out[i]
+        if not md or keys.LOG_LEVEL not in md:
+            out[i] = (batch, {**(md or {}), **_tokens(call, sealer)})
+            break
+    return out
+
+
+def _stream(schema: pa.Schema, items: Items) -> Body:
+    writer = StreamWriter(schema)
+    for batch, md in items:
+        writer.write(batch, md)
+    writer.end()
+    return writer.take()

@@ -83,4 +83,6 @@ def test_compatibility_modules_re_export() -> None:
 def test_errors_share_one_root() -> None:
     for name in ("RpcError", "TransportError", "ProtocolError", "IPCError", "MalformedStreamError", "VersionError"):
         assert issubclass(getattr(vgi_rpc, name), vgi_rpc.VgiRpcError)
-    assert not issubclass(vgi_rpc.TransportError, vgi_rpc.RpcError)
+    assert issubclass(vgi_rpc.TransportError, vgi_rpc.RpcError)  # 0.52.2 code catches RpcError
+    assert vgi_rpc.TransportError("x").error_type == "TransportError"
+    assert vgi_rpc.ProtocolError("x").error_type == "ProtocolError"

@@ -1,18 +1,25 @@
 """The exception tree of vgi_rpc.
 
-Every exception the library raises derives from :class:`VgiRpcError`. The tree says whose fault
-an error is::
+Every exception the library raises derives from :class:`VgiRpcError`. Code written for vgi-rpc
+0.52.2 catches ``RpcError`` and reads ``error_type``, so every error a call can raise is an
+``RpcError`` carrying 0.52.2's ``error_type``; the subclasses refine it and say whose fault it is::
 
     VgiRpcError
-    ├── RpcError                 the remote service answered with an error batch
-    │   ├── VersionError         ... because the request version was missing or unsupported
-    │   └── ProtocolVersionError ... because the Protocol versions of the two sides differ
-    ├── TransportError           the byte stream broke: EOF, a dead worker, a closed pipe
-    └── ProtocolError            the peer sent bytes that break the wire protocol
-        └── IPCError             ... bytes that are not a valid Arrow IPC stream
-            └── MalformedStreamError  ... a well-framed stream whose contents do not decode
+    └── RpcError                     error_type = the remote exception's class name
+        │                            (an RpcError itself: the remote service raised it)
+        ├── VersionError             the request version was missing or unsupported (remote)
+        │   └── ProtocolVersionError the Protocol versions of the two sides differ (remote)
+        ├── TransportError           error_type "TransportError": the byte stream broke (EOF,
+        │                            a dead worker, a closed pipe); also a ConnectionError
+        └── ProtocolError            error_type "ProtocolError": the peer broke the wire protocol,
+            │                        or a stream was used after it was closed or cancelled
+            └── IPCError             ... bytes that are not a valid Arrow IPC stream
+                └── MalformedStreamError  ... a well-framed stream whose contents do not decode
 
-A remote error leaves the connection usable; a transport or protocol error does not.
+The ones the client detects itself (TransportError, ProtocolError and below) have
+``error_code`` "" and no remote traceback, as in 0.52.2. A remote error leaves the connection
+usable; a transport or protocol error met in the middle of a call breaks it (every further
+call raises ``TransportError``).
 """
 
 from __future__ import annotations
@@ -84,16 +91,29 @@ class VersionError(RpcError):
     """The request carried no, or an unsupported, ``vgi_rpc.request_version``."""
 
 
-class ProtocolVersionError(RpcError):
+class ProtocolVersionError(VersionError):
     """The client's Protocol version does not match the server's (major.minor)."""
 
 
-class TransportError(VgiRpcError, ConnectionError):
+class _LocalError(RpcError):
+    """An error the client detected itself: ``error_type`` is fixed per class, no remote traceback."""
+
+    ERROR_TYPE = ""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(self.ERROR_TYPE, message, "")
+
+
+class TransportError(_LocalError, ConnectionError):
     """The byte stream under a connection failed: end of file, a dead worker, a broken pipe."""
 
+    ERROR_TYPE = "TransportError"
 
-class ProtocolError(VgiRpcError):
-    """The peer sent something that breaks the vgi-rpc wire protocol."""
+
+class ProtocolError(_LocalError):
+    """The peer sent something that breaks the vgi-rpc wire protocol, or a stream was used after its end."""
+
+    ERROR_TYPE = "ProtocolError"
 
 
 class IPCError(ProtocolError):

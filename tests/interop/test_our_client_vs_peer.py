@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from tests.services import CountHeader, Everything, StreamService
-from tests.test_unary import CASES
+from tests.transports.test_unary import CASES
 from vgi_rpc import (
     AnnotatedBatch,
     Level,

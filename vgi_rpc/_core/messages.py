@@ -121,6 +121,8 @@ def error_metadata(
     """Metadata of an EXCEPTION batch describing *exc*."""
     if isinstance(exc, Fault):
         type_name, message, code, kind, details = exc.type_name, exc.message, exc.code, exc.kind, exc.details
+    elif isinstance(exc, RpcError):  # our own error classes: their message without the type prefix
+        type_name, message, code, kind, details = type(exc).__name__, exc.error_message, "UNKNOWN", None, None
     else:
         type_name, message, code, kind, details = type(exc).__name__, str(exc), "UNKNOWN", None, None
     extra: dict[str, Any] = {"exception_type": type_name, "exception_message": message, "error_code": code}

@@ -228,6 +228,25 @@ class WideState(ProducerState):
         self.done = True
 
 
+@dataclass
+class TickMetaState(ProducerState):
+    """Emits each tick's custom metadata as text ("k=v,..."; "" for none), n times."""
+
+    n: int
+
+    def produce(self, out: OutputCollector, ctx: CallContext) -> None:  # unused: process sees the tick
+        raise NotImplementedError
+
+    def process(self, input: AnnotatedBatch, out: OutputCollector, ctx: CallContext) -> None:
+        if self.n <= 0:
+            out.finish()
+            return
+        self.n -= 1
+        md = input.custom_metadata
+        text = ",".join(f"{k.decode()}={v.decode()}" for k, v in sorted(md.items())) if md else ""
+        out.emit_pydict({"meta": [text]})
+
+
 @dataclass(frozen=True)
 class CountHeader(ArrowSerializableDataclass):
     total: int
@@ -243,6 +262,7 @@ class StreamService(Protocol):
     def running_sum(self) -> Stream[ExchangeState]: ...
     def wide(self, columns: int) -> Stream[ProducerState]: ...
     def broken_start(self) -> Stream[ProducerState]: ...
+    def tick_meta(self, n: int) -> Stream[ProducerState]: ...
     def cancelled_count(self) -> int: ...
     def ping(self) -> str: ...
     def crash(self, code: int) -> None: ...
@@ -270,6 +290,9 @@ class StreamServiceImpl:
 
     def broken_start(self) -> Stream[CountState]:
         raise ValueError("cannot start")
+
+    def tick_meta(self, n: int) -> Stream[TickMetaState]:
+        return Stream(output_schema=pa.schema([pa.field("meta", pa.string())]), state=TickMetaState(n))
 
     def cancelled_count(self) -> int:
         return COUNTERS["cancelled"]

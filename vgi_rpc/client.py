@@ -274,10 +274,11 @@ class StreamSession:
         """Ask a producer for its next batch; None when it has finished.
 
         *metadata* (a dict of str, or bytes keys and values such as a ``pa.KeyValueMetadata``)
-        reaches the producer's ``process`` as the tick's custom metadata.
+        reaches the producer's ``process`` as the tick's custom metadata. A tick after the stream
+        ended (finished, closed or cancelled) raises ``ProtocolError``, as in 0.52.2.
         """
         if self._done:
-            return None
+            raise ProtocolError(f"{self.method.name}(): Stream has been closed or cancelled")
         state = self._state
         if state.turn_per_request:
             answered, out = state.first_output()
@@ -297,7 +298,12 @@ class StreamSession:
             self.close()
 
     def exchange(self, batch: AnnotatedBatch | pa.RecordBatch) -> AnnotatedBatch:
-        """Send one input batch and return the output batch it produced."""
+        """Send one input batch and return the output batch it produced.
+
+        After the stream ended (closed, cancelled or failed) it raises ``ProtocolError``.
+        """
+        if self._done:
+            raise ProtocolError(f"{self.method.name}(): Stream has been closed or cancelled")
         out = self._turn(*self._state.exchange(batch))
         if out is None:
             raise ProtocolError(f"{self.method.name}(): the server ended the stream without an output batch")

@@ -252,14 +252,13 @@ class Dispatcher:
 
     def _check_schema(self, m: MethodSpec, schema: pa.Schema) -> None:
         if not schema.equals(m.params_schema):
-            _explain_mismatch(m, m.params_schema, schema)  # raises unless only the column order differs
+            _explain_mismatch(m, m.params_schema, schema)
 
-    def _decode_args(self, m: MethodSpec, schema: pa.Schema, batch: pa.RecordBatch) -> dict[str, Any]:
-        same = schema.equals(m.params_schema)
+    def _decode_args(self, m: MethodSpec, batch: pa.RecordBatch) -> dict[str, Any]:
         validate(batch, self.ipc_validation)
         args: dict[str, Any] = {}
         for i, p in enumerate(m.params):
-            value = batch.column(i if same else schema.get_field_index(p.name))[0].as_py()
+            value = batch.column(i)[0].as_py()
             args[p.name] = p.decode(value) if p.decode is not None and value is not None else value
         return args
 
@@ -414,7 +413,7 @@ class Dispatcher:
             )
             return self._refuse(m, bad_rows, EMPTY_SCHEMA, request_id)
         try:
-            kwargs = self._decode_args(m, request.schema, batch)
+            kwargs = self._decode_args(m, batch)
         except (TypeError, pa.ArrowException, ValueError, KeyError) as exc:
             return self._refuse(m, exc, result_schema, request_id)
         return self._call(bound, kwargs, request_id, record, auth)
@@ -588,8 +587,11 @@ def _explain_mismatch(m: MethodSpec, declared: pa.Schema, got: pa.Schema) -> Non
     missing = [n for n in declared.names if n not in got.names]
     if missing:
         raise TypeError(f"{m.name}() missing required argument(s): {', '.join(repr(n) for n in missing)}")
-    for f in declared:
-        g = got.field(f.name)
+    if len(got) != len(declared):
+        raise TypeError(f"{m.name}() request has {len(got)} columns for {len(declared)} parameters")
+    for i, (f, g) in enumerate(zip(declared, got, strict=True)):
+        if f.name != g.name:  # columns are positional, as 0.52.2 reads them
+            raise TypeError(f"{m.name}() parameter schema field {i} expected name {f.name!r}, got {g.name!r}")
         if not g.type.equals(f.type):
             raise TypeError(
                 f"{m.name}() parameter {f.name!r} expected Arrow type {f.type} but the request batch carried {g.type}"
@@ -599,3 +601,4 @@ def _explain_mismatch(m: MethodSpec, declared: pa.Schema, got: pa.Schema) -> Non
                 f"{m.name}() parameter {f.name!r} expected nullable={f.nullable}, "
                 f"but the request batch carried nullable={g.nullable}"
             )
+    raise TypeError(f"{m.name}() request schema does not match: expected ({_schema_text(declared)})")

@@ -297,9 +297,10 @@ class Dispatcher:
     ) -> Reply | StreamCall:
         record = None
         if self.observers:
-            record = self._begin(bound, _new_request_id(), auth, bound.method.params_schema, 1)
+            rows = 1 if bound.method.params else 0  # a parameterless request has 0 rows
+            record = self._begin(bound, _new_request_id(), auth, bound.method.params_schema, rows)
             stats = record.stats
-            stats.input_batches, stats.input_rows, stats.input_bytes = 1, 1, codec.row_bytes
+            stats.input_batches, stats.input_rows, stats.input_bytes = 1, rows, codec.row_bytes
         request_id = record.request_id if record is not None else _new_request_id()
         reply = self._call(bound, dict(zip(bound.param_names, row, strict=True)), request_id, record, auth)
         return self._finish(record, reply)

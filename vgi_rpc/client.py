@@ -16,10 +16,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
-from ._core.calls import Items
 from ._core.framing import decode_messages
 from ._core.invoke import ClientStream, Phase, RequestEncoder, is_data, read_unary_reply
-from ._core.ipc import IpcValidation
+from ._core.ipc import IpcValidation, Items
 from ._core.longstream import ByteStream, LongStreamDriver
 from ._core.offload import Offload
 from ._core.service import MethodSpec, ServiceSpec, service_spec

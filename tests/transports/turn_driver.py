@@ -15,10 +15,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from vgi_rpc._core.calls import HmacSealer, Items, Sealer
+from vgi_rpc._core.calls import HmacSealer, Sealer
 from vgi_rpc._core.dispatch import Dispatcher
 from vgi_rpc._core.framing import FrameReader, decode_messages
-from vgi_rpc._core.ipc import StreamWriter
+from vgi_rpc._core.ipc import Items, StreamWriter
 from vgi_rpc._core.turns import Body, exchange_turn, init_turn
 
 Messages = list[tuple[bytes | bytearray, bool]]

@@ -33,15 +33,13 @@ import pyarrow as pa
 from ..log import Level, Message
 from . import keys
 from .context import CallContext
-from .ipc import IpcValidation, empty_batch, schema_info, validate
+from .ipc import IpcValidation, Items, empty_batch, schema_info, validate
 from .messages import Fault, error_metadata, log_metadata
 from .observe import CallRecord
 from .offload import Offload
 from .streams import AnnotatedBatch, OutputCollector, Stream, StreamState
 
-__all__ = ["CallEnv", "HmacSealer", "Items", "Phase", "Sealed", "Sealer", "StreamCall", "Turn", "token_fault"]
-
-Items = list[tuple[pa.RecordBatch, dict[bytes, bytes] | None]]
+__all__ = ["CallEnv", "HmacSealer", "Phase", "Sealed", "Sealer", "StreamCall", "Turn", "token_fault"]
 
 
 class Phase(enum.Enum):
@@ -184,7 +182,7 @@ def _state_class(path: str) -> type[StreamState]:
 
 def _user_metadata(metadata: Mapping[bytes, bytes] | None) -> pa.KeyValueMetadata | None:
     """The application's keys of an input batch (``vgi_rpc.*`` keys are the framework's)."""
-    kept = {k: v for k, v in metadata.items() if not k.startswith(b"vgi_rpc.")} if metadata else None
+    kept = {k: v for k, v in metadata.items() if not k.startswith(keys.FRAMEWORK_PREFIX_B)} if metadata else None
     return pa.KeyValueMetadata(kept) if kept else None
 
 

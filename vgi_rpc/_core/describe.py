@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol
 import pyarrow as pa
 
 from .dataclass import ArrowSerializableDataclass
-from .keys import REFLECTION_PROTOCOL, REQUEST_VERSION
+from .keys import PROTOCOL_HASH_PREFIX, REFLECTION_PROTOCOL, REQUEST_VERSION
 from .messages import protocol_not_supported
 from .service import MethodType, ServiceSpec
 
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 DESCRIBE_VERSION = "5"
-_HASH_PREFIX = b"vgi_rpc.protocol_hash.v1|"
+_HASH_PREFIX = PROTOCOL_HASH_PREFIX
 
 
 def type_token(t: pa.DataType) -> str:

@@ -28,11 +28,11 @@ import pyarrow as pa
 from ..errors import MalformedStreamError
 from ..log import Message
 from . import keys
-from .calls import CallEnv, Items, Sealed, Sealer, StreamCall, token_fault
+from .calls import CallEnv, Sealed, Sealer, StreamCall, token_fault
 from .codec import FixedRowCodec, request_codec, result_codec
 from .context import AuthContext, CallContext
 from .framing import decode_messages
-from .ipc import EMPTY_SCHEMA, IpcValidation, empty_batch, encode_stream, validate
+from .ipc import EMPTY_SCHEMA, IpcValidation, Items, empty_batch, encode_stream, validate
 from .messages import Fault, error_metadata, log_metadata, protocol_not_supported
 from .observe import CallObserver, CallRecord
 from .offload import Offload
@@ -181,7 +181,7 @@ class Dispatcher:
                     (
                         self._empty,
                         {
-                            b"vgi_rpc.transport.shm": b"false",
+                            keys.TRANSPORT_SHM: b"false",
                             keys.REQUEST_VERSION_KEY: keys.REQUEST_VERSION_B,
                             keys.SERVER_ID: self.server_id.encode(),
                         },

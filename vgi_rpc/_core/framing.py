@@ -63,11 +63,6 @@ def message_layout(meta: Any, start: int = 0) -> tuple[int, bool]:
     return length, has_metadata
 
 
-def body_length(meta: Any, start: int = 0) -> int:
-    """The ``bodyLength`` field of the flatbuffer ``Message`` table at *start* of *meta* (0 when absent)."""
-    return message_layout(meta, start)[0]
-
-
 def _string(buf: bytes, field: int, end: int) -> bytes:
     text = field + _U32(buf, field)[0]
     length = _U32(buf, text)[0]
@@ -267,18 +262,9 @@ class MessageFeed:
         self._buf, self._pos = memoryview(joined), min(n, len(joined))
         return self._buf[:n]
 
-    def idle(self) -> bool:
-        """True when no bytes of a read message are waiting (the next message is not read yet)."""
-        return self._pos >= len(self._buf) and not self._done
-
     def push(self, message: bytes | bytearray, end: bool) -> None:
         """Hand a message read directly from ``frames`` back to the pyarrow reader."""
         self._buf, self._pos, self._done = memoryview(message), 0, end
-
-    @property
-    def frames(self) -> FrameReader:
-        """The message source."""
-        return self._frames
 
     def readable(self) -> bool:
         return True

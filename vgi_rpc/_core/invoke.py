@@ -21,7 +21,7 @@ from ..errors import ProtocolError, RpcError
 from ..log import Message
 from . import keys
 from .codec import request_codec, request_metadata, result_codec
-from .ipc import EMPTY_SCHEMA, TICK, IpcValidation, empty_batch, encode_stream, validate
+from .ipc import EMPTY_SCHEMA, TICK, IpcValidation, Item, empty_batch, encode_stream, validate
 from .messages import BatchKind, classify, parse_error, parse_log
 from .offload import Offload
 from .service import MethodSpec, ServiceSpec
@@ -29,7 +29,6 @@ from .streams import AnnotatedBatch
 
 __all__ = ["ClientStream", "RequestEncoder", "is_data", "read_unary_reply", "sort_items"]
 
-Item = tuple[pa.RecordBatch, dict[bytes, bytes] | None]
 
 OnLog = Callable[[Message], None]
 

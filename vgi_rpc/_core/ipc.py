@@ -19,9 +19,10 @@ from ..errors import IPCError, MalformedStreamError, TransportError
 __all__ = [
     "EMPTY_SCHEMA",
     "IpcValidation",
+    "Item",
+    "Items",
     "Metadata",
     "encode_stream",
-    "metadata_dict",
     "to_kv",
     "validate",
 ]
@@ -69,13 +70,6 @@ def to_kv(metadata: Mapping[bytes, bytes] | Mapping[str, str] | None) -> pa.KeyV
     return pa.KeyValueMetadata(metadata)
 
 
-def metadata_dict(kv: pa.KeyValueMetadata | None) -> dict[bytes, bytes]:
-    """Custom metadata read back from a batch as a plain dict (empty when absent)."""
-    if kv is None:
-        return {}
-    return dict(kv)
-
-
 def encode_stream(
     schema: pa.Schema,
     batches: Iterable[tuple[pa.RecordBatch, Mapping[bytes, bytes] | None]],
@@ -102,12 +96,8 @@ def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([pa.array([], type=f.type) for f in schema], schema=schema)
 
 
-def as_bytes(buf: Any) -> bytes:
-    """Bytes of a pyarrow Buffer or bytes-like value."""
-    return buf.to_pybytes() if isinstance(buf, pa.Buffer) else bytes(buf)
-
-
-Items = list[tuple[pa.RecordBatch, dict[bytes, bytes] | None]]
+Item = tuple[pa.RecordBatch, dict[bytes, bytes] | None]  # a batch and its custom metadata
+Items = list[Item]
 
 
 def decode_stream(data: bytes | bytearray) -> tuple[pa.Schema, Items]:

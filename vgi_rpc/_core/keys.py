@@ -35,8 +35,13 @@ CALL_STATE: Final = b"vgi_rpc.call_state#b64"
 # streams
 CANCEL: Final = b"vgi_rpc.cancel"
 
+# capabilities (the __transport_options__ reply)
+TRANSPORT_SHM: Final = b"vgi_rpc.transport.shm"
+
 # reserved names
 FRAMEWORK_PREFIX: Final = "vgi_rpc."
+FRAMEWORK_PREFIX_B: Final = b"vgi_rpc."
+PROTOCOL_HASH_PREFIX: Final = b"vgi_rpc.protocol_hash.v1|"
 DESCRIBE_METHOD: Final = "__describe__"
 TRANSPORT_OPTIONS_METHOD: Final = "__transport_options__"
 REFLECTION_PROTOCOL: Final = "vgi_rpc.Reflection.v1"

@@ -17,11 +17,11 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from ..errors import TransportError
-from .calls import Items, StreamCall
+from .calls import StreamCall
 from .codec import TICK_MESSAGE
 from .dispatch import Dispatcher, Reply
 from .framing import BatchReader, FrameReader, decode_messages
-from .ipc import EMPTY_STREAM, TICK, StreamWriter, encode_stream, translated_errors
+from .ipc import EMPTY_STREAM, TICK, Items, StreamWriter, encode_stream, translated_errors
 
 __all__ = ["ByteStream", "LongStreamCall", "LongStreamDriver", "frame_reader", "serve_connection"]
 

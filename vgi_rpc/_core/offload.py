@@ -14,9 +14,9 @@ from typing import Protocol
 
 import pyarrow as pa
 
-__all__ = ["Offload", "OffloadItems"]
+from .ipc import Items
 
-OffloadItems = list[tuple[pa.RecordBatch, dict[bytes, bytes] | None]]
+__all__ = ["Offload"]
 
 
 class Offload(Protocol):
@@ -27,7 +27,7 @@ class Offload(Protocol):
     ) -> tuple[pa.RecordBatch, dict[bytes, bytes] | None]:
         """The batch to send in place of *batch* (itself when it stays inline)."""
 
-    def resolve(self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes] | None) -> OffloadItems:
+    def resolve(self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes] | None) -> Items:
         """The batches a received batch stands for: itself unless it is a pointer.
 
         A resolved object may hold log batches before its data batch; they are handed on in order.

@@ -18,11 +18,11 @@ import pyarrow as pa
 
 from ..errors import MalformedStreamError
 from . import keys
-from .calls import Items, Sealer, StreamCall, token_fault
+from .calls import Sealer, StreamCall, token_fault
 from .context import AuthContext
 from .dispatch import Dispatcher, Reply
 from .framing import decode_messages
-from .ipc import EMPTY_SCHEMA, TICK, StreamWriter, empty_batch, encode_stream
+from .ipc import EMPTY_SCHEMA, TICK, Items, StreamWriter, empty_batch, encode_stream
 
 __all__ = ["Body", "exchange_turn", "init_turn"]
 

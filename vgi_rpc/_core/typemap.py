@@ -65,15 +65,6 @@ class TypeSpec:
         """An Arrow field of this type."""
         return pa.field(name, self.arrow_type, nullable=self.nullable)
 
-    @property
-    def is_identity(self) -> bool:
-        """True when pyarrow's own conversion suffices in both directions (no Python walk)."""
-        if self.kind is Kind.SCALAR:
-            return True
-        if self.kind is Kind.LIST:
-            return self.children[0].is_identity
-        return False
-
 
 _SCALARS: Final[dict[Any, pa.DataType]] = {
     str: pa.utf8(),

@@ -285,7 +285,7 @@ class StreamCall:
         user_md: pa.KeyValueMetadata | None = None
         if metadata:
             if self.env.offload is not None:
-                batch, metadata = self._resolve(batch, metadata, turn)
+                batch, metadata = self._resolve(batch, metadata)
             if metadata and keys.CANCEL in metadata:
                 return self._cancel(turn)
             user_md = _user_metadata(metadata)
@@ -315,13 +315,11 @@ class StreamCall:
         return turn
 
     def _resolve(
-        self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes], turn: Turn
+        self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes]
     ) -> tuple[pa.RecordBatch, Mapping[bytes, bytes] | None]:
+        """The input a pointer batch stands for (logs a resolved object holds are for clients: dropped)."""
         assert self.env.offload is not None
-        resolved = self.env.offload.resolve(batch, metadata)
-        *logs, (batch, md) = resolved
-        turn.items.extend(logs)
-        return batch, md
+        return self.env.offload.resolve(batch, metadata)[-1]
 
     def _append_output(self, turn: Turn, out: OutputCollector, logs_only: bool = False) -> None:
         record, offload = self.record, self.env.offload

@@ -362,9 +362,12 @@ class ClientStream:
         self.phase = Phase.CLOSED
 
 
+_TURN_ENDERS = frozenset({BatchKind.DATA, BatchKind.EXTERNAL, BatchKind.SHM})
+
+
 def is_data(batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> bool:
-    """Whether an output item ends a turn on a long stream (a data batch)."""
-    return not metadata or classify(batch.num_rows, metadata) is BatchKind.DATA
+    """Whether an output item ends a turn on a long stream: a data batch, or a pointer standing for one."""
+    return not metadata or classify(batch.num_rows, metadata) in _TURN_ENDERS
 
 
 def _bytes_metadata(metadata: Mapping[str, str] | Mapping[bytes, bytes] | Any) -> dict[bytes, bytes]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 
 from tests.services import StreamService
 from tests.wire import read_stream
-from vgi_rpc import AnnotatedBatch, ProtocolError, RpcError, SubprocessTransport, connect
+from vgi_rpc import SubprocessTransport, connect
 
 pytestmark = pytest.mark.interop
 WORKERS = Path(__file__).resolve().parents[1] / "workers"
@@ -110,7 +111,7 @@ def attempt(name, fn):
     except vgi_rpc.RpcError as err:
         out[name] = [err.error_type, err.error_message]
 os.environ["VGI_TEST_SERVICE"] = "streams"
-with vgi_rpc.connect(StreamService, [sys.executable, "-I", sys.argv[2]]) as proxy:
+with vgi_rpc.connect(StreamService, [sys.executable, "-I", *sys.argv[2:]]) as proxy:
     batch = vgi_rpc.AnnotatedBatch.from_pydict({"value": [1.0]})
     with proxy.running_sum() as s:
         s.cancel()
@@ -127,39 +128,22 @@ print(json.dumps(out))
 """
 
 
-def _our_client_results() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-
-    def attempt(name: str, fn: Any) -> None:
-        try:
-            fn()
-            out[name] = None
-        except RpcError as err:
-            out[name] = [err.error_type, err.error_message]
-            assert isinstance(err, ProtocolError)  # our own class says whose fault it is
-
-    with connect(StreamService, [*OUR_WORKER, "--streams"]) as proxy:
-        batch = AnnotatedBatch.from_pydict({"value": [1.0]})
-        with proxy.running_sum() as s:
-            s.cancel()
-            attempt("exchange_after_cancel", lambda: s.exchange(batch))
-        with proxy.running_sum() as s:
-            s.exchange(batch)
-        attempt("exchange_after_close", lambda: s.exchange(batch))
-        with proxy.count(n=5) as p:
-            p.tick()
-            p.close()
-            attempt("tick_after_close", lambda: p.tick())
-        attempt("ping_after", lambda: proxy.ping())
-    return out
-
-
-def test_stream_used_after_its_end_raises_protocol_error_as_the_peer_does(run_peer: Any) -> None:
+def test_stream_used_after_its_end_raises_protocol_error_as_the_peer_does(run_peer: Any, tmp_path: Path) -> None:
+    """The same client script, run by the peer's interpreter and by ours, each against its own worker."""
     root = str(Path(__file__).resolve().parents[2])
     done = run_peer(PEER_CLIENT, root, str(WORKERS / "peer_worker.py"))
     assert done.returncode == 0, done.stderr
     peer = json.loads(done.stdout.strip().splitlines()[-1])
-    ours = _our_client_results()
+    script = tmp_path / "our_client.py"
+    script.write_text(PEER_CLIENT.replace("sys.path.append(sys.argv[1])", "sys.path.insert(0, sys.argv[1])"))
+    mine = subprocess.run(
+        [sys.executable, str(script), root, str(WORKERS / "everything_worker.py"), "--streams"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert mine.returncode == 0, mine.stderr
+    ours = json.loads(mine.stdout.strip().splitlines()[-1])
     assert peer["exchange_after_cancel"] == ["ProtocolError", "Stream has been closed or cancelled"]
     assert peer["ping_after"] is None
     # same error_type; our message names the method before 0.52.2's text

@@ -15,6 +15,7 @@ EXPECTED = {
     "CallContext",
     "CallStatistics",
     "ExchangeState",
+    "ArgumentError",
     "IPCError",
     "IpcValidation",
     "Level",

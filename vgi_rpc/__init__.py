@@ -27,6 +27,7 @@ from ._core.streams import StreamState as StreamState
 from ._core.typemap import ArrowType as ArrowType
 from .client import RpcConnection as RpcConnection
 from .client import StreamSession as StreamSession
+from .errors import ArgumentError as ArgumentError
 from .errors import IPCError as IPCError
 from .errors import MalformedStreamError as MalformedStreamError
 from .errors import ProtocolError as ProtocolError
@@ -52,6 +53,7 @@ __version__ = "0.1.0"
 __all__ = [
     "REQUEST_VERSION",
     "AnnotatedBatch",
+    "ArgumentError",
     "ArrowSerializableDataclass",
     "ArrowType",
     "AuthContext",

@@ -9,6 +9,10 @@ Every exception the library raises derives from :class:`VgiRpcError`. Code writt
         │                            (an RpcError itself: the remote service raised it)
         ├── VersionError             the request version was missing or unsupported (remote)
         │   └── ProtocolVersionError the Protocol versions of the two sides differ (remote)
+        ├── ArgumentError            refused before anything was sent: arguments that do not
+        │                            fit the method or the API (error_type "TypeError",
+        │                            "ValueError" or "KeyError", as 0.52.2 names them); also a
+        │                            TypeError
         ├── TransportError           error_type "TransportError": the byte stream broke (EOF,
         │                            a dead worker, a closed pipe); also a ConnectionError
         └── ProtocolError            error_type "ProtocolError": the peer broke the wire protocol,
@@ -27,6 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ArgumentError",
     "IPCError",
     "MalformedStreamError",
     "ProtocolError",
@@ -100,8 +105,18 @@ class _LocalError(RpcError):
 
     ERROR_TYPE = ""
 
-    def __init__(self, message: str = "") -> None:
-        super().__init__(self.ERROR_TYPE, message, "")
+    def __init__(self, message: str = "", *, error_type: str | None = None) -> None:
+        super().__init__(error_type or self.ERROR_TYPE, message, "")
+
+
+class ArgumentError(_LocalError, TypeError):
+    """Arguments refused on the client before anything was sent (the connection stays usable).
+
+    ``error_type`` is the builtin 0.52.2 would report for the same mistake (``"TypeError"`` by
+    default, ``"KeyError"`` for an unknown enum member, ``"ValueError"`` for a bad value).
+    """
+
+    ERROR_TYPE = "TypeError"
 
 
 class TransportError(_LocalError, ConnectionError):

@@ -17,6 +17,7 @@ EXPECTED = {
     "ExchangeState",
     "ArgumentError",
     "IPCError",
+    "ImplementationError",
     "IpcValidation",
     "Level",
     "MalformedStreamError",

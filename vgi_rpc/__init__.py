@@ -28,6 +28,7 @@ from ._core.typemap import ArrowType as ArrowType
 from .client import RpcConnection as RpcConnection
 from .client import StreamSession as StreamSession
 from .errors import ArgumentError as ArgumentError
+from .errors import ImplementationError as ImplementationError
 from .errors import IPCError as IPCError
 from .errors import MalformedStreamError as MalformedStreamError
 from .errors import ProtocolError as ProtocolError
@@ -61,6 +62,7 @@ __all__ = [
     "CallStatistics",
     "ExchangeState",
     "IPCError",
+    "ImplementationError",
     "IpcValidation",
     "Level",
     "MalformedStreamError",

@@ -13,6 +13,8 @@ Every exception the library raises derives from :class:`VgiRpcError`. Code writt
         │                            fit the method or the API (error_type "TypeError",
         │                            "ValueError" or "KeyError", as 0.52.2 names them); also a
         │                            TypeError
+        ├── ImplementationError      an implementation does not match its Protocol (raised when
+        │                            the server is built; error_type "TypeError"); a TypeError
         ├── TransportError           error_type "TransportError": the byte stream broke (EOF,
         │                            a dead worker, a closed pipe); also a ConnectionError
         └── ProtocolError            error_type "ProtocolError": the peer broke the wire protocol,
@@ -33,6 +35,7 @@ from typing import Any
 __all__ = [
     "ArgumentError",
     "IPCError",
+    "ImplementationError",
     "MalformedStreamError",
     "ProtocolError",
     "ProtocolVersionError",
@@ -115,6 +118,12 @@ class ArgumentError(_LocalError, TypeError):
     ``error_type`` is the builtin 0.52.2 would report for the same mistake (``"TypeError"`` by
     default, ``"KeyError"`` for an unknown enum member, ``"ValueError"`` for a bad value).
     """
+
+    ERROR_TYPE = "TypeError"
+
+
+class ImplementationError(_LocalError, TypeError):
+    """An implementation does not match its Protocol: found when the server is built."""
 
     ERROR_TYPE = "TypeError"
 

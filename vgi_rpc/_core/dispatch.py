@@ -32,6 +32,7 @@ from .calls import CallEnv, Sealed, Sealer, StreamCall, token_fault
 from .codec import FixedRowCodec, request_codec, result_codec
 from .context import AuthContext, CallContext
 from .framing import decode_messages
+from .implementation import check_implementation
 from .ipc import EMPTY_SCHEMA, IpcValidation, Items, empty_batch, encode_stream, validate
 from .messages import Fault, error_metadata, log_metadata, protocol_not_supported
 from .observe import CallObserver, CallRecord
@@ -120,10 +121,9 @@ class Dispatcher:
         # batch header of a template request -> its method (see handle_messages)
         self._templates: dict[bytes, tuple[_Bound, FixedRowCodec]] = {}
         for h in hosted:
+            functions = check_implementation(h.spec, h.implementation)
             for name, m in h.spec.methods.items():
-                fn = getattr(h.implementation, name, None)
-                if fn is None or not callable(fn):
-                    raise TypeError(f"{type(h.implementation).__name__} does not implement {h.spec.name}.{name}")
+                fn = functions[name]
                 names = tuple(p.name for p in m.params)
                 bound = _Bound(m, h, fn, _wants_ctx(fn), empty_batch(m.result_schema), result_codec(m), names)
                 self._bound[(h.spec.name, name)] = bound

@@ -14,6 +14,7 @@ EXPECTED = {
     "AuthContext",
     "CallContext",
     "CallStatistics",
+    "ConnectionClosedError",
     "ExchangeState",
     "ArgumentError",
     "IPCError",

@@ -28,6 +28,7 @@ from ._core.typemap import ArrowType as ArrowType
 from .client import RpcConnection as RpcConnection
 from .client import StreamSession as StreamSession
 from .errors import ArgumentError as ArgumentError
+from .errors import ConnectionClosedError as ConnectionClosedError
 from .errors import ImplementationError as ImplementationError
 from .errors import IPCError as IPCError
 from .errors import MalformedStreamError as MalformedStreamError
@@ -60,6 +61,7 @@ __all__ = [
     "AuthContext",
     "CallContext",
     "CallStatistics",
+    "ConnectionClosedError",
     "ExchangeState",
     "IPCError",
     "ImplementationError",

@@ -16,7 +16,8 @@ Every exception the library raises derives from :class:`VgiRpcError`. Code writt
         ├── ImplementationError      an implementation does not match its Protocol (raised when
         │                            the server is built; error_type "TypeError"); a TypeError
         ├── TransportError           error_type "TransportError": the byte stream broke (EOF,
-        │                            a dead worker, a closed pipe); also a ConnectionError
+        │   │                        a dead worker, a closed pipe); also a ConnectionError
+        │   └── ConnectionClosedError  ... the peer closed it between two messages
         └── ProtocolError            error_type "ProtocolError": the peer broke the wire protocol,
             │                        or a stream was used after it was closed or cancelled
             └── IPCError             ... bytes that are not a valid Arrow IPC stream
@@ -34,6 +35,7 @@ from typing import Any
 
 __all__ = [
     "ArgumentError",
+    "ConnectionClosedError",
     "IPCError",
     "ImplementationError",
     "MalformedStreamError",
@@ -132,6 +134,10 @@ class TransportError(_LocalError, ConnectionError):
     """The byte stream under a connection failed: end of file, a dead worker, a broken pipe."""
 
     ERROR_TYPE = "TransportError"
+
+
+class ConnectionClosedError(TransportError):
+    """The peer closed the connection cleanly, between two messages (not in the middle of one)."""
 
 
 class ProtocolError(_LocalError):

@@ -14,7 +14,7 @@ from ._core.longstream import ByteStream, serve_connection
 from ._core.observe import CallObserver
 from ._core.offload import Offload
 from ._core.service import service_spec
-from .errors import IPCError, TransportError
+from .errors import ConnectionClosedError, IPCError, TransportError
 
 __all__ = ["RpcServer"]
 
@@ -88,6 +88,8 @@ class RpcServer:
             # closing tells the client at once instead of leaving it waiting
             _log.error("vgi_rpc server: stopping: %s", exc)
             transport.close()
+        except ConnectionClosedError:
+            _log.debug("vgi_rpc server: the client closed the connection")
         except TransportError as exc:
             _log.error("vgi_rpc server: stopping: %s", exc)
         except Exception:

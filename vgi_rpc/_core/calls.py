@@ -34,7 +34,7 @@ from ..log import Level, Message
 from . import keys
 from .context import CallContext
 from .ipc import IpcValidation, Items, empty_batch, schema_info, validate
-from .messages import Fault, error_metadata, log_metadata
+from .messages import Fault, error_metadata, log_failure, log_metadata
 from .observe import CallRecord
 from .offload import Offload
 from .streams import AnnotatedBatch, OutputCollector, Stream, StreamState
@@ -341,6 +341,7 @@ class StreamCall:
 
     def _fail(self, turn: Turn, out: OutputCollector, exc: BaseException) -> Turn:
         """Logs emitted before the failure, then the error batch; the output ends."""
+        log_failure(self.protocol, self.method, exc)
         self._append_output(turn, out, logs_only=True)
         turn.items.extend(self.error_items(exc))
         turn.done = True

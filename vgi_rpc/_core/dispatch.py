@@ -34,7 +34,7 @@ from .context import AuthContext, CallContext
 from .framing import decode_messages
 from .implementation import check_implementation
 from .ipc import EMPTY_SCHEMA, IpcValidation, Items, empty_batch, encode_stream, validate
-from .messages import Fault, error_metadata, log_metadata, protocol_not_supported
+from .messages import Fault, error_metadata, log_failure, log_metadata, protocol_not_supported
 from .observe import CallObserver, CallRecord
 from .offload import Offload
 from .service import MethodSpec, ServiceSpec
@@ -444,6 +444,7 @@ class Dispatcher:
                     return Reply(result_schema, encoded=encoded)
             result = self._result_batch(m, value)
         except Exception as exc:
+            log_failure(bound.hosted.spec.name, m.name, exc)
             reply = self.error_reply(exc, EMPTY_SCHEMA if m.is_stream else result_schema, request_id)
             reply.items[:0] = [self._log(bound.log_batch, msg, request_id) for msg in logs]
             reply.drain_input = m.is_stream

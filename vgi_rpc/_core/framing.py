@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from ..errors import IPCError, MalformedStreamError, TransportError
+from ..errors import ConnectionClosedError, IPCError, MalformedStreamError, TransportError
 from .ipc import EOS, TICK, TICK_MESSAGE, Items, decode_stream, open_reader, schema_info, translated_errors
 
 __all__ = ["MAX_METADATA_BYTES", "BatchReader", "FrameReader", "MessageFeed", "custom_metadata", "decode_messages"]
@@ -30,6 +30,7 @@ __all__ = ["MAX_METADATA_BYTES", "BatchReader", "FrameReader", "MessageFeed", "c
 MAX_METADATA_BYTES: Final = 64 << 20  # flatbuffer metadata; real messages need a few KiB
 MAX_BODY_BYTES: Final = 1 << 40
 _CONTINUATION: Final = b"\xff\xff\xff\xff"
+_BOUNDARY: Final = "the next message"  # what a read at a message boundary waits for
 _U16 = struct.Struct("<H").unpack_from
 _I32 = struct.Struct("<i").unpack_from
 _U32 = struct.Struct("<I").unpack_from
@@ -132,6 +133,8 @@ class FrameReader:
         data = self._read(n)
         if len(data) == n:
             return data
+        if not data and what == _BOUNDARY:
+            raise ConnectionClosedError("the peer closed the connection")
         parts = [data]
         got = len(data)
         while got < n:
@@ -170,7 +173,10 @@ class FrameReader:
         return self._read_message(first)
 
     def _read_message(self, first: bytes) -> tuple[bytes | bytearray, bool]:
-        prefix = first + self._exact(4 - len(first), "a message") if len(first) < 4 else first
+        if len(first) < 4:
+            prefix = first + self._exact(4 - len(first), _BOUNDARY if not first else "a message")
+        else:
+            prefix = first
         if prefix == _CONTINUATION:
             length_bytes = self._exact(4, "a message header")
             length = _I32(length_bytes, 0)[0]
@@ -318,6 +324,8 @@ class BatchReader:
             return self._next_via_pyarrow()
         try:
             message, end = self._frames.read_message()
+        except TransportError:
+            raise
         except (OSError, ValueError) as exc:
             raise TransportError(f"cannot read from the peer: {exc}") from exc
         if end:

@@ -280,6 +280,8 @@ def translated_errors() -> Iterator[None]:
         if "Expected to be able to read" in text or "was null or length 0" in text:
             raise TransportError(f"the peer closed the connection mid-message ({text})") from exc
         raise IPCError(f"malformed Arrow IPC from the peer: {text}") from exc
+    except TransportError:
+        raise
     except (OSError, ValueError) as exc:
         raise TransportError(f"cannot read from the peer: {exc}") from exc
 

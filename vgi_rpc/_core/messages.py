@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -21,10 +22,19 @@ __all__ = [
     "Fault",
     "classify",
     "error_metadata",
+    "log_failure",
     "log_metadata",
     "parse_error",
     "parse_log",
 ]
+
+
+_log = logging.getLogger("vgi_rpc.rpc")
+
+
+def log_failure(protocol: str, method: str, exc: BaseException) -> None:
+    """Log, once at ERROR on ``vgi_rpc.rpc``, an implementation method that raised (sent to the client too)."""
+    _log.error("%s.%s() raised %s: %s", protocol, method, type(exc).__name__, exc, exc_info=exc)
 
 
 class BatchKind(enum.Enum):

@@ -1,0 +1,75 @@
+"""What the server logs: a client closing cleanly is not an error; a method that raises is, once."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from tests.services import StreamService, StreamServiceImpl
+from tests.transports.factories import BYTE_STREAM_KINDS, WORKER
+from vgi_rpc import RpcError, StderrMode, connect, serve_pipe
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def served(kind: str) -> Iterator[tuple[Any, list[str]]]:
+    """A StreamService proxy and, after the block, the server's log lines at WARNING and above."""
+    lines: list[str] = []
+    handler = Lines()
+    if kind == "pipe":
+        logger = logging.getLogger("vgi_rpc")
+        logger.addHandler(handler)
+        try:
+            with serve_pipe(StreamService, StreamServiceImpl()) as proxy:
+                yield proxy, lines
+        finally:
+            logger.removeHandler(handler)
+        lines.extend(f"{r.name}: {r.getMessage()}" for r in handler.records if r.levelno >= logging.WARNING)
+    else:
+        worker_log = logging.getLogger("tests.worker.stderr")
+        worker_log.addHandler(handler)
+        worker_log.setLevel(logging.INFO)
+        try:
+            cmd = [sys.executable, WORKER, "--streams"]
+            with connect(StreamService, cmd, stderr=StderrMode.PIPE, stderr_logger=worker_log) as proxy:
+                yield proxy, lines
+        finally:
+            worker_log.removeHandler(handler)
+        # the worker logs at WARNING and above, as "<logger>: <message>" lines on stderr
+        lines.extend(r.getMessage() for r in handler.records if r.getMessage().startswith("vgi_rpc"))
+
+
+@pytest.mark.parametrize("kind", BYTE_STREAM_KINDS)
+def test_leaving_the_block_with_a_stream_open_logs_no_error(kind: str) -> None:
+    with served(kind) as (proxy, lines):
+        session = proxy.count(n=-1)
+        session.tick()
+        session.tick()
+    assert lines == []
+
+
+@pytest.mark.parametrize("kind", BYTE_STREAM_KINDS)
+def test_a_method_that_raises_is_logged_once_at_error(kind: str) -> None:
+    with served(kind) as (proxy, lines):
+        with pytest.raises(RpcError, match="cannot start"):
+            list(proxy.broken_start())
+        with pytest.raises(RpcError, match="failed at 1"):
+            list(proxy.count(n=3, fail_at=1))
+        assert proxy.ping() == "pong"
+    assert len(lines) == 2, lines
+    assert "broken_start() raised ValueError: cannot start" in lines[0]
+    assert "count() raised RuntimeError: failed at 1" in lines[1]
+    assert all(line.startswith("vgi_rpc.rpc") for line in lines)

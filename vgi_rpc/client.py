@@ -171,8 +171,9 @@ class RpcConnection(Generic[P]):
         if self._broken is not None:
             raise TransportError(f"the connection is broken: {self._broken!r}") from self._broken
         if self._stream is not None:
-            raise RuntimeError(
-                f"a {self._stream.method.name}() stream is open on this connection; close it before the next call"
+            raise ProtocolError(
+                f"the {self._stream.method.name}() stream is still open on this connection: close it (or leave "
+                "its with block) before the next call, or use another connection"
             )
 
 

@@ -146,7 +146,7 @@ def test_unary_call_while_a_stream_is_open_is_refused(svc: tuple[StreamService, 
     proxy, _ = svc
     with proxy.count(n=3) as session:
         session.tick()
-        with pytest.raises(RuntimeError, match="stream is open"):
+        with pytest.raises(ProtocolError, match="stream is still open"):
             proxy.ping()
     assert proxy.ping() == "pong"
 

@@ -299,6 +299,9 @@ class StreamCall:
             if self.is_exchange:
                 validate(batch, self.env.ipc_validation)
                 batch = self._coerce_input(batch)
+            elif batch.num_columns:  # exchange() on a producer: 0.52.2 answers with this TypeError
+                fields = ", ".join(f"{f.name}: {f.type}" for f in batch.schema)
+                raise TypeError(f"Input schema mismatch: expected , got {fields}")
             self.state.process(AnnotatedBatch(batch, user_md), out, self.ctx)
         except Exception as exc:
             return self._fail(turn, out, exc)

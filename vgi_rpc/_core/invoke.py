@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..errors import ProtocolError, RpcError
+from ..errors import ArgumentError, ProtocolError, RpcError
 from ..log import Message
 from . import keys
 from .codec import request_codec, request_metadata, result_codec
@@ -273,6 +273,7 @@ class ClientStream:
         if data is None:
             return False, None
         self._first = None
+        self._input_schema = EMPTY_SCHEMA  # the tick the server ran at the start
         return True, self._output(data, keys.STREAM_STATE not in self._tokens)
 
     # -- inputs -------------------------------------------------------------------------------
@@ -307,6 +308,12 @@ class ClientStream:
             batch = batch.batch
         if self._input_schema is None:
             self._input_schema = batch.schema
+        elif not batch.schema.equals(self._input_schema):
+            raise ArgumentError(
+                f"{self.what}: Input schema mismatch: this stream's input is ({_fields(self._input_schema)}), "
+                f"got ({_fields(batch.schema)})"
+                + ("; a producer stream takes ticks, not exchange()" if not len(self._input_schema) else "")
+            )
         if md and self._offload is not None:
             batch, md = self._offload.offload(batch, md)
         elif self._offload is not None:
@@ -363,6 +370,10 @@ class ClientStream:
 
 
 _TURN_ENDERS = frozenset({BatchKind.DATA, BatchKind.EXTERNAL, BatchKind.SHM})
+
+
+def _fields(schema: pa.Schema) -> str:
+    return ", ".join(f"{f.name}: {f.type}" for f in schema)
 
 
 def is_data(batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> bool:

@@ -12,6 +12,7 @@ from typing import IO, Any, TypeVar
 
 from .._core.ipc import IpcValidation
 from ..client import RpcConnection
+from ..errors import ArgumentError, TransportError
 from ..log import Message
 from .pipe import PipeTransport, _grow_pipe
 
@@ -45,7 +46,13 @@ class SubprocessTransport(PipeTransport):
             StderrMode.PIPE: subprocess.PIPE,
             StderrMode.DEVNULL: subprocess.DEVNULL,
         }[stderr]
-        self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=target, bufsize=0)
+        _check_command(cmd)
+        try:
+            self.process = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=target, bufsize=0
+            )
+        except OSError as exc:
+            raise TransportError(f"cannot start the worker {cmd!r}: {exc}") from exc
         assert self.process.stdin is not None and self.process.stdout is not None
         _grow_pipe(self.process.stdin.fileno())
         _grow_pipe(self.process.stdout.fileno())
@@ -85,6 +92,20 @@ class SubprocessTransport(PipeTransport):
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=2)
         _log.debug("worker pid=%d exited with %s", proc.pid, proc.returncode)
+
+
+def _check_command(cmd: object) -> None:
+    """A worker command is a non-empty list of strings: the program, then its arguments."""
+    if isinstance(cmd, str | bytes):
+        raise ArgumentError(
+            f"the worker command must be a list (the program, then its arguments), not the string {cmd!r}; "
+            "for example [sys.executable, 'worker.py'], or shlex.split(...) of a command line"
+        )
+    if not isinstance(cmd, list | tuple) or not cmd:
+        raise ArgumentError(
+            f"the worker command must be a non-empty list (the program, then its arguments), got {cmd!r}",
+            error_type="ValueError",
+        )
 
 
 def _forward_lines(stream: IO[bytes], logger: logging.Logger) -> None:

@@ -19,6 +19,10 @@ from .dataclass import ArrowSerializableDataclass
 from .ipc import EMPTY_SCHEMA
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import TracebackType
+    from typing import Self
+
     from .context import CallContext
 
 __all__ = [
@@ -167,14 +171,56 @@ H = TypeVar("H", default=None)
 
 @dataclass
 class Stream(Generic[S, H]):
-    """What a stream method returns: the output schema, the state and (for exchanges) the input schema."""
+    """What a stream method returns: the output schema, the state and (for exchanges) the input schema.
+
+    On the client, the typed proxy's stream methods are annotated with the Protocol's
+    ``Stream[S, H]`` and return a ``StreamSession``: for type checkers, ``Stream`` also carries the
+    session's API (iteration, ``with``, ``exchange``, ``tick``, ``header`` typed as ``H``, ...).
+    """
 
     output_schema: pa.Schema
     state: S
     input_schema: pa.Schema = EMPTY_SCHEMA
-    header: H | None = None
+    # Typed H, not H | None: ``Stream[S]`` gives None (the default), ``Stream[S, Header]`` Header.
+    header: H = None  # type: ignore[assignment]
 
     @property
     def is_exchange(self) -> bool:
         """True for an exchange stream (a non-empty input schema)."""
         return len(self.input_schema) > 0
+
+    if TYPE_CHECKING:  # the client-side session (vgi_rpc.client.StreamSession), for type checkers only
+
+        @property
+        def finished(self) -> bool:
+            """True once the stream has ended (finished, closed, cancelled or failed)."""
+            ...
+
+        @property
+        def typed_header(self) -> H:
+            """The stream header dataclass (None when the method declares none)."""
+            ...
+
+        def tick(self, metadata: Mapping[str, str] | Mapping[bytes, bytes] | None = None) -> AnnotatedBatch | None:
+            """Ask a producer for its next batch; None when it has finished."""
+            ...
+
+        def __iter__(self) -> Iterator[AnnotatedBatch]: ...
+
+        def exchange(self, batch: AnnotatedBatch | pa.RecordBatch) -> AnnotatedBatch:
+            """Send one input batch and return the output batch it produced."""
+            ...
+
+        def close(self) -> None:
+            """End the stream: close the input, then read the output to its end."""
+            ...
+
+        def cancel(self) -> None:
+            """Cancel the stream: the server calls the state's ``on_cancel`` and closes the output."""
+            ...
+
+        def __enter__(self) -> Self: ...
+
+        def __exit__(
+            self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        ) -> None: ...

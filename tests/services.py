@@ -96,6 +96,7 @@ class Everything(Protocol):
     def noop(self) -> None: ...
     def fail(self, message: str) -> str: ...
     def chatty(self, value: str) -> str: ...
+    def color_name(self, c: Color) -> str: ...
 
 
 class EverythingImpl:
@@ -168,6 +169,10 @@ class EverythingImpl:
         ctx.client_log(Level.INFO, "second", step="2")
         ctx.client_log(Level.WARN, "third")
         return value.upper()
+
+    def color_name(self, c: Color) -> str:
+        """What the implementation received: 'Color.RED' only for a real member."""
+        return f"{type(c).__name__}.{c.name}"
 
 
 def raise_it(message: str) -> None:
@@ -309,3 +314,40 @@ class StreamServiceImpl:
         import time
 
         time.sleep(seconds)
+
+
+# -- a service whose methods make its worker fail -------------------------------------------------
+
+
+class Faults(Protocol):
+    def ping(self) -> str: ...
+    def sleep(self, seconds: float) -> None: ...
+    def exit_now(self, code: int) -> None: ...
+    def close_stdout(self) -> None: ...
+    def raise_system_exit(self) -> None: ...
+
+
+class FaultsImpl:
+    def ping(self) -> str:
+        return "pong"
+
+    def sleep(self, seconds: float) -> None:
+        import time
+
+        time.sleep(seconds)
+
+    def exit_now(self, code: int) -> None:
+        import os
+
+        os._exit(code)
+
+    def close_stdout(self) -> None:
+        import os
+        import time
+
+        os.closerange(1, 2)  # stdout...
+        os.closerange(3, 64)  # ...and the protocol's own descriptor (run_server moved it off fd 1)
+        time.sleep(1)
+
+    def raise_system_exit(self) -> None:
+        raise SystemExit(4)

@@ -23,7 +23,7 @@ from ._core.longstream import ByteStream, LongStreamDriver
 from ._core.offload import Offload
 from ._core.service import MethodSpec, ServiceSpec, service_spec
 from ._core.streams import AnnotatedBatch
-from .errors import ProtocolError, TransportError
+from .errors import IPCError, ProtocolError, TransportError
 from .log import Message
 
 __all__ = ["Driver", "RpcConnection", "StreamChannel", "StreamSession"]
@@ -164,8 +164,21 @@ class RpcConnection(Generic[P]):
                 _, items = decode_messages(messages)
             except BaseException as exc:  # an interrupt too: the reply may still be on its way
                 self._broken = exc
-                raise
+                raise self._explained(exc) from exc.__cause__
         return read_unary_reply(spec, items, self.on_log, self.ipc_validation, self.offload)
+
+    def _explained(self, exc: BaseException) -> BaseException:
+        """A transport failure with what the transport can tell about it (a worker's exit and stderr)."""
+        detail = getattr(self.transport, "failure_detail", None)
+        if not isinstance(exc, TransportError | IPCError) or detail is None:
+            return exc
+        text = detail(exc)
+        if not text:
+            return exc
+        explained = type(exc)(f"{exc.error_message}; {text}")
+        explained.__cause__ = exc.__cause__
+        self._broken = explained
+        return explained
 
     def _check_usable(self) -> None:
         if self._broken is not None:
@@ -219,7 +232,7 @@ class StreamSession:
         except BaseException as exc:
             self._conn._broken = exc
             self._release()
-            raise
+            raise self._conn._explained(exc) from exc.__cause__
 
     def _release(self) -> None:
         self._done = True
@@ -241,7 +254,7 @@ class StreamSession:
         except BaseException as exc:  # the turn's output may still be on its way: out of step
             self._conn._broken = exc
             self._release()
-            raise
+            raise self._conn._explained(exc) from exc.__cause__
         state = self._state
         try:
             return state.take_turn(items, eos)

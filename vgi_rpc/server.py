@@ -95,3 +95,7 @@ class RpcServer:
         except Exception:
             _log.exception("vgi_rpc server: internal error; closing the connection")
             transport.close()
+        except BaseException as exc:  # SystemExit / KeyboardInterrupt in an implementation: stop serving
+            _log.error("vgi_rpc server: stopping: %s raised while serving", type(exc).__name__)
+            transport.close()
+            raise

@@ -188,7 +188,10 @@ class FrameReader:
             self.has_metadata = False
             return head, True
         if length < 0 or length > MAX_METADATA_BYTES:
-            raise IPCError(f"not an Arrow IPC stream: message header declares {length} bytes of metadata")
+            raise IPCError(
+                f"not an Arrow IPC stream: it starts with {bytes(head)!r}, which would declare {length} bytes "
+                "of message metadata"
+            )
         meta = self._exact(length, "message metadata")
         body, self.has_metadata = message_layout(meta)
         if not body:

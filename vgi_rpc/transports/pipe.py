@@ -163,5 +163,7 @@ def serve_pipe(
 def _serve_and_close(server: RpcServer, transport: PipeTransport) -> None:
     try:
         server.serve(transport)
+    except BaseException:  # logged by serve(); the thread just ends and the client sees the pipe close
+        pass
     finally:
         transport.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 import logging
@@ -12,7 +13,7 @@ from typing import IO, Any, TypeVar
 
 from .._core.ipc import IpcValidation
 from ..client import RpcConnection
-from ..errors import ArgumentError, TransportError
+from ..errors import ArgumentError, IPCError, MalformedStreamError, TransportError
 from ..log import Message
 from .pipe import PipeTransport, _grow_pipe
 
@@ -20,6 +21,10 @@ __all__ = ["StderrMode", "SubprocessTransport", "connect"]
 
 P = TypeVar("P")
 _log = logging.getLogger("vgi_rpc.wire.transport")
+
+
+_STDERR_TAIL_LINES = 20  # kept from a piped stderr, for the message of a failed call
+_EXIT_WAIT = 1.0  # seconds to wait for a failing worker's exit status and last stderr lines
 
 
 class StderrMode(enum.Enum):
@@ -58,10 +63,14 @@ class SubprocessTransport(PipeTransport):
         _grow_pipe(self.process.stdout.fileno())
         self.close_timeout = close_timeout
         self._stderr_thread: threading.Thread | None = None
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL_LINES)
         if stderr is StderrMode.PIPE and self.process.stderr is not None:
             logger = stderr_logger or logging.getLogger("vgi_rpc.worker.stderr")
             self._stderr_thread = threading.Thread(
-                target=_forward_lines, args=(self.process.stderr, logger), name="vgi_rpc-stderr", daemon=True
+                target=_forward_lines,
+                args=(self.process.stderr, logger, self.stderr_tail),
+                name="vgi_rpc-stderr",
+                daemon=True,
             )
             self._stderr_thread.start()
         _log.debug("spawned worker pid=%d cmd=%r", self.process.pid, cmd)
@@ -72,6 +81,29 @@ class SubprocessTransport(PipeTransport):
     def pid(self) -> int:
         """The worker's process id."""
         return self.process.pid
+
+    def failure_detail(self, exc: BaseException) -> str:
+        """What the worker's end says about a failed call: exit status, stderr tail, stray stdout."""
+        parts = []
+        if isinstance(exc, IPCError) and not isinstance(exc, MalformedStreamError):
+            parts.append(
+                "the worker wrote bytes that are not Arrow IPC to its stdout (a print() before run_server? "
+                "a worker must leave stdout to the protocol and write anything else to stderr)"
+            )
+        try:
+            code = self.process.wait(timeout=_EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is not None:
+            parts.append(
+                f"the worker (pid {self.process.pid}) "
+                + (f"was killed by signal {-code}" if code < 0 else f"exited with code {code}")
+            )
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(timeout=_EXIT_WAIT)  # its last lines
+            if self.stderr_tail:
+                parts.append("its stderr ended with:\n  " + "\n  ".join(self.stderr_tail))
+        return "; ".join(parts)
 
     def close(self) -> None:
         """Close stdin (the worker's cue to exit), then wait; terminate, then kill, if it lingers."""
@@ -108,10 +140,12 @@ def _check_command(cmd: object) -> None:
         )
 
 
-def _forward_lines(stream: IO[bytes], logger: logging.Logger) -> None:
+def _forward_lines(stream: IO[bytes], logger: logging.Logger, tail: collections.deque[str]) -> None:
     with contextlib.suppress(OSError, ValueError):
         for line in iter(stream.readline, b""):
-            logger.info("%s", line.decode("utf-8", "replace").rstrip())
+            text = line.decode("utf-8", "replace").rstrip()
+            tail.append(text)
+            logger.info("%s", text)
 
 
 @contextlib.contextmanager

@@ -252,6 +252,25 @@ class TickMetaState(ProducerState):
         out.emit_pydict({"meta": [text]})
 
 
+@dataclass
+class SlowState(ProducerState):
+    """Emits 0..n-1, sleeping *delay* seconds before each batch."""
+
+    n: int
+    delay: float
+    i: int = 0
+
+    def produce(self, out: OutputCollector, ctx: CallContext) -> None:
+        import time
+
+        if self.i >= self.n:
+            out.finish()
+            return
+        time.sleep(self.delay)
+        out.emit_pydict({"i": [self.i]})
+        self.i += 1
+
+
 @dataclass(frozen=True)
 class CountHeader(ArrowSerializableDataclass):
     total: int
@@ -268,6 +287,7 @@ class StreamService(Protocol):
     def wide(self, columns: int) -> Stream[ProducerState]: ...
     def broken_start(self) -> Stream[ProducerState]: ...
     def tick_meta(self, n: int) -> Stream[ProducerState]: ...
+    def slow_count(self, n: int, delay: float) -> Stream[ProducerState]: ...
     def cancelled_count(self) -> int: ...
     def ping(self) -> str: ...
     def crash(self, code: int) -> None: ...
@@ -298,6 +318,9 @@ class StreamServiceImpl:
 
     def tick_meta(self, n: int) -> Stream[TickMetaState]:
         return Stream(output_schema=pa.schema([pa.field("meta", pa.string())]), state=TickMetaState(n))
+
+    def slow_count(self, n: int, delay: float) -> Stream[SlowState]:
+        return Stream(output_schema=_COUNT_SCHEMA, state=SlowState(n, delay))
 
     def cancelled_count(self) -> int:
         return COUNTERS["cancelled"]

@@ -34,6 +34,7 @@ EXPECTED = {
     "RpcError",
     "RpcMethodInfo",
     "RpcServer",
+    "RpcTimeoutError",
     "ServiceDescription",
     "StderrMode",
     "Stream",

@@ -35,6 +35,7 @@ from .errors import MalformedStreamError as MalformedStreamError
 from .errors import ProtocolError as ProtocolError
 from .errors import ProtocolVersionError as ProtocolVersionError
 from .errors import RpcError as RpcError
+from .errors import RpcTimeoutError as RpcTimeoutError
 from .errors import TransportError as TransportError
 from .errors import VersionError as VersionError
 from .errors import VgiRpcError as VgiRpcError
@@ -80,6 +81,7 @@ __all__ = [
     "RpcError",
     "RpcMethodInfo",
     "RpcServer",
+    "RpcTimeoutError",
     "ServiceDescription",
     "StderrMode",
     "Stream",

@@ -23,7 +23,8 @@ from ._core.longstream import ByteStream, LongStreamDriver
 from ._core.offload import Offload
 from ._core.service import MethodSpec, ServiceSpec, service_spec
 from ._core.streams import AnnotatedBatch
-from .errors import IPCError, ProtocolError, TransportError
+from .deadline import Watchdog
+from .errors import IPCError, ProtocolError, RpcTimeoutError, TransportError
 from .log import Message
 
 __all__ = ["Driver", "RpcConnection", "StreamChannel", "StreamSession"]
@@ -122,6 +123,7 @@ class RpcConnection(Generic[P]):
         external_location: Any | None = None,
         ipc_validation: IpcValidation = IpcValidation.FULL,
         offload: Offload | None = None,
+        timeout: float | None = None,
     ) -> None:
         if external_location is not None:
             raise NotImplementedError("external_location is not supported yet")
@@ -136,6 +138,7 @@ class RpcConnection(Generic[P]):
         self._lock = threading.Lock()
         self._broken: BaseException | None = None
         self._stream: StreamSession | None = None
+        self._watchdog = Watchdog(timeout, self._abort) if timeout is not None else None
         self.proxy: P = _proxy_class(self.service)(self)  # type: ignore[assignment]
 
     def __enter__(self) -> P:
@@ -148,12 +151,22 @@ class RpcConnection(Generic[P]):
 
     def close(self) -> None:
         """Close the transport."""
+        if self._watchdog is not None:
+            self._watchdog.stop()
         self.driver.close()
+
+    def _abort(self) -> None:
+        """Break the transport under a call that overran its deadline (runs on the watchdog's thread)."""
+        abort = getattr(self.transport, "abort", None)
+        (abort or self.driver.close)()
 
     def _call_unary(self, spec: MethodSpec, encoder: RequestEncoder, args: tuple[Any, ...], kwargs: Any) -> Any:
         data = encoder.encode(args, kwargs)
         with self._lock:
             self._check_usable()
+            watchdog = self._watchdog
+            if watchdog is not None:
+                watchdog.arm()
             try:
                 messages = self.driver.unary(data, spec.name + "()")
                 codec = encoder.reply_codec
@@ -165,10 +178,19 @@ class RpcConnection(Generic[P]):
             except BaseException as exc:  # an interrupt too: the reply may still be on its way
                 self._broken = exc
                 raise self._explained(exc) from exc.__cause__
+            finally:
+                if watchdog is not None:
+                    watchdog.disarm()
         return read_unary_reply(spec, items, self.on_log, self.ipc_validation, self.offload)
 
     def _explained(self, exc: BaseException) -> BaseException:
         """A transport failure with what the transport can tell about it (a worker's exit and stderr)."""
+        if self._watchdog is not None and self._watchdog.fired:
+            timed_out = RpcTimeoutError(
+                f"no answer within the connection's timeout of {self._watchdog.timeout} s; the connection is closed"
+            )
+            self._broken = timed_out
+            return timed_out
         detail = getattr(self.transport, "failure_detail", None)
         if not isinstance(exc, TransportError | IPCError) or detail is None:
             return exc
@@ -227,12 +249,19 @@ class StreamSession:
 
     def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a driver operation; any failure in it breaks the connection (it may be out of step)."""
+        watchdog = self._conn._watchdog
         try:
+            if watchdog is None:
+                return fn(*args)
+            watchdog.arm()
             return fn(*args)
         except BaseException as exc:
             self._conn._broken = exc
             self._release()
             raise self._conn._explained(exc) from exc.__cause__
+        finally:
+            if watchdog is not None:
+                watchdog.disarm()
 
     def _release(self) -> None:
         self._done = True
@@ -249,12 +278,17 @@ class StreamSession:
             self._release()
 
     def _turn(self, batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> AnnotatedBatch | None:
+        if self._conn._watchdog is not None:
+            return self._take_turn(*self._io(self._channel.turn, batch, metadata, is_data))
         try:
             items, eos = self._channel.turn(batch, metadata, is_data)
         except BaseException as exc:  # the turn's output may still be on its way: out of step
             self._conn._broken = exc
             self._release()
             raise self._conn._explained(exc) from exc.__cause__
+        return self._take_turn(items, eos)
+
+    def _take_turn(self, items: Items, eos: bool) -> AnnotatedBatch | None:
         state = self._state
         try:
             return state.take_turn(items, eos)

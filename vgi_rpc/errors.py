@@ -17,7 +17,8 @@ Every exception the library raises derives from :class:`VgiRpcError`. Code writt
         │                            the server is built; error_type "TypeError"); a TypeError
         ├── TransportError           error_type "TransportError": the byte stream broke (EOF,
         │   │                        a dead worker, a closed pipe); also a ConnectionError
-        │   └── ConnectionClosedError  ... the peer closed it between two messages
+        │   ├── ConnectionClosedError  ... the peer closed it between two messages
+        │   └── RpcTimeoutError      ... a call overran the connection's timeout (a TimeoutError)
         └── ProtocolError            error_type "ProtocolError": the peer broke the wire protocol,
             │                        or a stream was used after it was closed or cancelled
             └── IPCError             ... bytes that are not a valid Arrow IPC stream
@@ -42,6 +43,7 @@ __all__ = [
     "ProtocolError",
     "ProtocolVersionError",
     "RpcError",
+    "RpcTimeoutError",
     "TransportError",
     "VersionError",
     "VgiRpcError",
@@ -138,6 +140,10 @@ class TransportError(_LocalError, ConnectionError):
 
 class ConnectionClosedError(TransportError):
     """The peer closed the connection cleanly, between two messages (not in the middle of one)."""
+
+
+class RpcTimeoutError(TransportError, TimeoutError):
+    """A call or stream turn did not finish within the connection's ``timeout``; the connection is closed."""
 
 
 class ProtocolError(_LocalError):

@@ -63,6 +63,7 @@ class PipeTransport:
             with contextlib.suppress(OSError, ValueError):
                 self._fd = writer.fileno()
         self._closed = False
+        self.peer: PipeTransport | None = None  # the other end, when it lives in this process
 
     def write(self, data: bytes | bytearray | pa.Buffer | list[Any]) -> None:
         """Send complete IPC streams (or a list of chunks, gathered), looping on short writes."""
@@ -111,6 +112,12 @@ class PipeTransport:
             if n:
                 views[0] = views[0][n:]
 
+    def abort(self) -> None:
+        """Break the connection from outside a blocked call: close the peer's end too, when it is in-process."""
+        if self.peer is not None:
+            self.peer.close()
+        self.close()
+
     def close(self) -> None:
         """Close both ends (idempotent)."""
         if self._closed:
@@ -130,6 +137,7 @@ def make_pipe_pair() -> tuple[PipeTransport, PipeTransport]:
         _grow_pipe(fd)
     client = PipeTransport(os.fdopen(s2c_r, "rb", buffering=1 << 16), os.fdopen(c2s_w, "wb", buffering=0))
     server = PipeTransport(os.fdopen(c2s_r, "rb", buffering=1 << 16), os.fdopen(s2c_w, "wb", buffering=0))
+    client.peer, server.peer = server, client  # abort() ends a call blocked on the other end
     return client, server
 
 
@@ -141,8 +149,13 @@ def serve_pipe(
     on_log: Callable[[Message], None] | None = None,
     external_location: object | None = None,
     ipc_validation: IpcValidation | None = None,
+    timeout: float | None = None,
 ) -> Iterator[P]:
-    """Serve *implementation* on a thread over an in-process pipe and yield a typed proxy."""
+    """Serve *implementation* on a thread over an in-process pipe and yield a typed proxy.
+
+    *timeout* (seconds, per call or stream turn; None: wait forever): a call that overruns it
+    raises ``RpcTimeoutError`` and the connection is closed.
+    """
     from ..server import RpcServer
 
     level = ipc_validation or IpcValidation.FULL
@@ -153,7 +166,7 @@ def serve_pipe(
     )
     thread.start()
     try:
-        with RpcConnection(protocol, client_side, on_log=on_log, ipc_validation=level) as proxy:
+        with RpcConnection(protocol, client_side, on_log=on_log, ipc_validation=level, timeout=timeout) as proxy:
             yield proxy
     finally:
         client_side.close()

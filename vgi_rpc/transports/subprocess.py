@@ -82,6 +82,11 @@ class SubprocessTransport(PipeTransport):
         """The worker's process id."""
         return self.process.pid
 
+    def abort(self) -> None:
+        """Break the connection from outside a blocked call: kill the worker."""
+        with contextlib.suppress(OSError):
+            self.process.kill()
+
     def failure_detail(self, exc: BaseException) -> str:
         """What the worker's end says about a failed call: exit status, stderr tail, stray stdout."""
         parts = []
@@ -158,12 +163,22 @@ def connect(
     stderr: StderrMode = StderrMode.INHERIT,
     stderr_logger: logging.Logger | None = None,
     ipc_validation: IpcValidation = IpcValidation.FULL,
+    timeout: float | None = None,
 ) -> Iterator[P]:
-    """Start ``cmd`` as a worker and yield a typed proxy; the worker exits when the block ends."""
+    """Start ``cmd`` as a worker and yield a typed proxy; the worker exits when the block ends.
+
+    *timeout* (seconds, per call or stream turn; None: wait forever): a call that overruns it
+    raises ``RpcTimeoutError``, the worker is killed and the connection is closed.
+    """
     transport = SubprocessTransport(cmd, stderr=stderr, stderr_logger=stderr_logger)
     try:
         with RpcConnection(
-            protocol, transport, on_log=on_log, external_location=external_location, ipc_validation=ipc_validation
+            protocol,
+            transport,
+            on_log=on_log,
+            external_location=external_location,
+            ipc_validation=ipc_validation,
+            timeout=timeout,
         ) as proxy:
             yield proxy
     finally:

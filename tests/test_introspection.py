@@ -55,7 +55,7 @@ def test_introspect_matches_the_protocol(described: PipeTransport) -> None:
 
 
 def test_listing_includes_reflection_itself(described: PipeTransport) -> None:
-    proxy = RpcConnection(Reflection, described).proxy  # type: ignore[type-abstract]
+    proxy = RpcConnection(Reflection, described).proxy
     listing = proxy.list_protocols()
     assert [p.protocol for p in listing.protocols] == ["StreamService", "vgi_rpc.Reflection.v1"]
     assert listing.request_version == "1"

@@ -27,9 +27,14 @@ from .deadline import Watchdog
 from .errors import IPCError, ProtocolError, RpcTimeoutError, TransportError
 from .log import Message
 
-__all__ = ["Driver", "RpcConnection", "StreamChannel", "StreamSession"]
+__all__ = ["Driver", "ProtocolClass", "RpcConnection", "StreamChannel", "StreamSession"]
 
 P = TypeVar("P")
+
+# A Protocol class, as the entry points take it: typed as a callable returning P because type
+# checkers refuse a Protocol class where ``type[P]`` is expected ("Only concrete class can be
+# given"); this way ``connect(Calculator, ...)`` type-checks and yields a proxy typed Calculator.
+ProtocolClass = Callable[..., P]
 Stop = Callable[[pa.RecordBatch, "dict[bytes, bytes] | None"], bool]
 
 
@@ -116,7 +121,7 @@ class RpcConnection(Generic[P]):
 
     def __init__(
         self,
-        protocol: type[P],
+        protocol: ProtocolClass[P],
         transport: ByteStream | Driver,
         on_log: Callable[[Message], None] | None = None,
         *,
@@ -127,14 +132,14 @@ class RpcConnection(Generic[P]):
     ) -> None:
         if external_location is not None:
             raise NotImplementedError("external_location is not supported yet")
-        self.protocol = protocol
+        self.protocol: type = protocol  # type: ignore[assignment]
         self.transport = transport
         self.driver: Driver = transport if hasattr(transport, "open_stream") else LongStreamDriver(transport)  # type: ignore[assignment]
         self.turn_per_request = bool(getattr(self.driver, "turn_per_request", False))
         self.on_log = on_log
         self.ipc_validation = ipc_validation
         self.offload = offload
-        self.service = service_spec(protocol)
+        self.service = service_spec(self.protocol)
         self._lock = threading.Lock()
         self._broken: BaseException | None = None
         self._stream: StreamSession | None = None

@@ -20,7 +20,7 @@ def introspect(
     The transport stays open. Raises ``RpcError`` (kind ``protocol_not_supported``) when the server
     does not host reflection (it was started without ``enable_describe``).
     """
-    connection = RpcConnection(Reflection, transport, ipc_validation=ipc_validation)  # type: ignore[type-abstract]
+    connection = RpcConnection(Reflection, transport, ipc_validation=ipc_validation)
     proxy: Reflection = connection.proxy
     listing = proxy.list_protocols()
     if protocol is None:

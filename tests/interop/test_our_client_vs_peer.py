@@ -87,7 +87,7 @@ class EverythingNext(Everything):
 
 def test_protocol_version_mismatch(peer_python: Path) -> None:
     os.environ["VGI_TEST_SERVICE"] = "everything"
-    with connect(EverythingNext, peer_cmd(peer_python)) as proxy:  # type: ignore[type-abstract]
+    with connect(EverythingNext, peer_cmd(peer_python)) as proxy:
         with pytest.raises(ProtocolVersionError) as info:
             proxy.echo_int(value=1)
         assert info.value.error_code == "FAILED_PRECONDITION"

@@ -79,5 +79,5 @@ def test_no_timeout_by_default_and_a_protocol_may_have_a_timeout_parameter() -> 
     with serve_pipe(StreamService, StreamServiceImpl()) as proxy:
         proxy.sleep(seconds=0.3)
         assert proxy.ping() == "pong"
-    with serve_pipe(Waiter, WaiterImpl(), timeout=5.0) as waiter:  # type: ignore[type-abstract]
+    with serve_pipe(Waiter, WaiterImpl(), timeout=5.0) as waiter:
         assert waiter.wait(timeout=0.25) == 0.25

@@ -97,7 +97,7 @@ class CountdownImpl:
 def run_countdown(n: int) -> list[int]:
     """Iterate a producer."""
     values: list[int] = []
-    with serve_pipe(CountdownService, CountdownImpl()) as proxy:  # type: ignore[type-abstract]
+    with serve_pipe(CountdownService, CountdownImpl()) as proxy:
         for batch in proxy.countdown(n=n):
             assert_type(batch, AnnotatedBatch)
             values.extend(batch.batch.column("value").to_pylist())
@@ -108,7 +108,7 @@ def run_accumulate(inputs: list[list[float]]) -> list[float]:
     """Send batches to an exchange, one output batch per input batch."""
     sums: list[float] = []
     with (
-        serve_pipe(CountdownService, CountdownImpl()) as proxy,  # type: ignore[type-abstract]
+        serve_pipe(CountdownService, CountdownImpl()) as proxy,
         proxy.accumulate(initial=0.0) as session,
     ):
         assert_type(session.header, None)
@@ -123,7 +123,7 @@ def run_accumulate(inputs: list[list[float]]) -> list[float]:
 def run_countdown_with_header(n: int) -> tuple[CountHeader, list[int]]:
     """Read a producer's header, tick it once, then iterate the rest."""
     with (
-        serve_pipe(CountdownService, CountdownImpl()) as proxy,  # type: ignore[type-abstract]
+        serve_pipe(CountdownService, CountdownImpl()) as proxy,
         proxy.countdown_with_header(n=n) as session,
     ):
         header = session.header
@@ -141,7 +141,7 @@ def run_countdown_with_header(n: int) -> tuple[CountHeader, list[int]]:
 
 
 def _misuse() -> None:  # never called: each line is a type error mypy must report
-    with serve_pipe(CountdownService, CountdownImpl()) as proxy:  # type: ignore[type-abstract]
+    with serve_pipe(CountdownService, CountdownImpl()) as proxy:
         proxy.countdown(n="3")  # type: ignore[arg-type]
         with proxy.countdown_with_header(n=3) as session:
             _ = session.header.missing  # type: ignore[attr-defined]

@@ -40,7 +40,7 @@ class CountdownImpl:
         raise NotImplementedError
 
 
-with serve_pipe(Countdown, CountdownImpl()) as proxy:  # type: ignore[type-abstract]
+with serve_pipe(Countdown, CountdownImpl()) as proxy:
     assert_type(proxy.label(n=1), str)
     for batch in proxy.countdown(n=3):
         assert_type(batch, AnnotatedBatch)

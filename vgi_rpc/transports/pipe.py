@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 
 from .._core.ipc import IpcValidation
-from ..client import RpcConnection
+from ..client import ProtocolClass, RpcConnection
 from ..errors import TransportError
 from ..log import Message
 
@@ -143,7 +143,7 @@ def make_pipe_pair() -> tuple[PipeTransport, PipeTransport]:
 
 @contextlib.contextmanager
 def serve_pipe(
-    protocol: type[P],
+    protocol: ProtocolClass[P],
     implementation: object,
     *,
     on_log: Callable[[Message], None] | None = None,
@@ -159,7 +159,7 @@ def serve_pipe(
     from ..server import RpcServer
 
     level = ipc_validation or IpcValidation.FULL
-    server = RpcServer(protocol, implementation, external_location=external_location, ipc_validation=level)
+    server = RpcServer(protocol, implementation, external_location=external_location, ipc_validation=level)  # type: ignore[arg-type]
     client_side, server_side = make_pipe_pair()
     thread = threading.Thread(
         target=_serve_and_close, args=(server, server_side), name="vgi_rpc-serve_pipe", daemon=True

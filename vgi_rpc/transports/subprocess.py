@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeVar
 
 from .._core.ipc import IpcValidation
-from ..client import RpcConnection
+from ..client import ProtocolClass, RpcConnection
 from ..errors import ArgumentError, IPCError, MalformedStreamError, TransportError
 from ..log import Message
 from .pipe import PipeTransport, _grow_pipe
@@ -155,7 +155,7 @@ def _forward_lines(stream: IO[bytes], logger: logging.Logger, tail: collections.
 
 @contextlib.contextmanager
 def connect(
-    protocol: type[P],
+    protocol: ProtocolClass[P],
     cmd: list[str],
     *,
     on_log: Callable[[Message], None] | None = None,

@@ -24,8 +24,10 @@ from .codec import request_codec, request_metadata, result_codec
 from .ipc import EMPTY_SCHEMA, TICK, IpcValidation, Item, empty_batch, encode_stream, validate
 from .messages import BatchKind, classify, parse_error, parse_log
 from .offload import Offload
-from .service import MethodSpec, ServiceSpec
+from .service import MethodSpec, ParamSpec, ServiceSpec
 from .streams import AnnotatedBatch
+from .typemap import Kind
+from .values import short_repr, takes_python_type
 
 __all__ = ["ClientStream", "RequestEncoder", "is_data", "read_unary_reply", "sort_items"]
 
@@ -34,9 +36,16 @@ OnLog = Callable[[Message], None]
 
 
 class RequestEncoder:
-    """Builds the request stream of one method; the static parts are computed once."""
+    """Builds the request stream of one method; the static parts are computed once.
 
-    __slots__ = ("_empty_request", "_fixed", "_metadata", "_method", "_names", "reply_codec")
+    Arguments that do not fit are refused here, before anything is sent, with an
+    :class:`~vgi_rpc.errors.ArgumentError` naming the method and the parameter: binding
+    mistakes and a wrong type are ``"TypeError"``, a value of the right type that does not fit
+    (an out-of-range integer) is ``"ValueError"``, an unknown enum member ``"KeyError"``.
+    Unlike 0.52.2, a ``str`` parameter refuses ``bytes`` (pyarrow would decode them silently).
+    """
+
+    __slots__ = ("_empty_request", "_fixed", "_metadata", "_method", "_names", "_params", "reply_codec")
 
     def __init__(self, service: ServiceSpec, method: MethodSpec) -> None:
         self._method = method
@@ -44,6 +53,10 @@ class RequestEncoder:
         self._metadata = pa.KeyValueMetadata(md)
         self._names = [p.name for p in method.params]
         self._fixed = request_codec(service, method)
+        # each parameter with the one Python type it takes when pyarrow would accept others too (str)
+        self._params = tuple(
+            (p, str if p.spec.kind is Kind.SCALAR and p.spec.py_type is str else None) for p in method.params
+        )
         # a one-value int/float/bool result (or a void one) is read straight from the reply's bytes
         self.reply_codec = result_codec(method)
         self._empty_request: bytes | None = None
@@ -55,18 +68,18 @@ class RequestEncoder:
         """Map positional and keyword arguments to parameters, filling in defaults."""
         m = self._method
         if len(args) > len(m.params):
-            raise TypeError(f"{m.name}() takes {len(m.params)} argument(s) but {len(args)} were given")
+            raise ArgumentError(f"{m.name}() takes {len(m.params)} argument(s) but {len(args)} were given")
         values = dict(zip(self._names, args, strict=False))
         for key, value in kwargs.items():
             if key in values:
-                raise TypeError(f"{m.name}() got multiple values for argument {key!r}")
+                raise ArgumentError(f"{m.name}() got multiple values for argument {key!r}")
             if key not in m.info.params_schema.names:
-                raise TypeError(f"{m.name}() got an unexpected keyword argument {key!r}")
+                raise ArgumentError(f"{m.name}() got an unexpected keyword argument {key!r}")
             values[key] = value
         for p in m.params:
             if p.name not in values:
                 if not p.has_default:
-                    raise TypeError(f"{m.name}() missing required argument: {p.name!r}")
+                    raise ArgumentError(f"{m.name}() missing required argument: {p.name!r}")
                 values[p.name] = p.default
         return values
 
@@ -74,7 +87,7 @@ class RequestEncoder:
         """The complete request IPC stream for one call."""
         if self._empty_request is not None:
             if args or kwargs:
-                self.bind(args, kwargs)  # raises the right TypeError
+                self.bind(args, kwargs)  # raises the right ArgumentError
             return self._empty_request
         values = self.bind(args, kwargs)
         if self._fixed is not None:
@@ -83,19 +96,38 @@ class RequestEncoder:
                 return encoded
         m = self._method
         arrays = []
-        for p in m.params:
+        for p, strict in self._params:
             value = values[p.name]
             if value is None:
                 if not p.spec.nullable:
-                    raise TypeError(f"{m.name}(): parameter {p.name!r} is not Optional and cannot be None")
-            elif p.encode is not None:
-                value = p.encode(value)
+                    raise ArgumentError(f"{m.name}() parameter {p.name!r} is not Optional but got None")
+            elif strict is not None and not isinstance(value, strict):
+                raise self._refused(p, value, None)
             try:
-                arrays.append(pa.array([value], type=p.spec.arrow_type))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
-                raise TypeError(f"{m.name}(): parameter {p.name!r}: cannot convert {value!r}: {exc}") from None
+                wire = value if value is None or p.encode is None else p.encode(value)
+                arrays.append(pa.array([wire], type=p.spec.arrow_type))
+            except (KeyError, AttributeError, pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+                raise self._refused(p, value, exc) from None
         batch = pa.RecordBatch.from_arrays(arrays, schema=m.params_schema)
         return bytes(encode_stream(m.params_schema, ((batch, self._metadata),)).to_pybytes())
+
+    def _refused(self, p: ParamSpec, value: Any, exc: BaseException | None) -> ArgumentError:
+        """The ArgumentError for *value* of parameter *p*, which failed to convert with *exc*."""
+        where = f"{self._method.name}() parameter {p.name!r}"
+        if isinstance(exc, KeyError):  # an enum member that does not exist (also one inside a container)
+            detail = exc.args[0] if exc.args else repr(exc)
+            return ArgumentError(f"{where}: {detail}", error_type="KeyError")
+        expected = p.spec.python_name()
+        got = type(value).__name__
+        if not takes_python_type(p.spec, value):
+            return ArgumentError(f"{where} expects {expected}, got {got}")
+        detail = str(exc) if exc is not None else ""
+        # pyarrow says "Could not convert 'x' with type str: tried to convert to int64" for a
+        # wrong type inside a container; everything else of the right type is a bad value
+        if isinstance(exc, TypeError) or " with type " in detail:
+            return ArgumentError(f"{where} expects {expected}, got {got}: {detail}")
+        shown = short_repr(value)
+        return ArgumentError(f"{where}: {shown} does not fit {p.spec.arrow_type}: {detail}", error_type="ValueError")
 
 
 def sort_items(

@@ -65,6 +65,19 @@ class TypeSpec:
         """An Arrow field of this type."""
         return pa.field(name, self.arrow_type, nullable=self.nullable)
 
+    def python_name(self) -> str:
+        """The Python type this spec takes, as messages show it: ``list[int]``, ``Color | None``."""
+        kind = self.kind
+        if kind in (Kind.LIST, Kind.SET):
+            name = f"{'list' if kind is Kind.LIST else 'frozenset'}[{self.children[0].python_name()}]"
+        elif kind is Kind.MAP:
+            name = f"dict[{self.children[0].python_name()}, {self.children[1].python_name()}]"
+        elif kind in (Kind.SCHEMA, Kind.BATCH):
+            name = f"pyarrow.{self.py_type.__name__}"
+        else:
+            name = getattr(self.py_type, "__name__", str(self.arrow_type))
+        return f"{name} | None" if self.nullable else name
+
 
 _SCALARS: Final[dict[Any, pa.DataType]] = {
     str: pa.utf8(),

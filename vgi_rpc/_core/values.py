@@ -2,11 +2,18 @@
 
 Converters are compiled once per TypeSpec into closures; identity conversions compile to None
 so hot paths can skip the call entirely.
+
+Enums travel as member NAMES (``dictionary<int16, utf8>``, as in vgi-rpc 0.52.2). Both
+directions take a member, a name or a value (0.52.2's server takes a value as well as a name)
+and always produce the member (decoding) or its name (encoding); anything else raises
+``KeyError`` with the message 0.52.2's server uses, plus the valid names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import enum
+import reprlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -14,7 +21,7 @@ import pyarrow as pa
 from .ipc import new_writer, open_reader
 from .typemap import Kind, TypeSpec
 
-__all__ = ["Converter", "from_arrow", "to_arrow"]
+__all__ = ["Converter", "enum_member", "from_arrow", "short_repr", "takes_python_type", "to_arrow"]
 
 Converter = Callable[[Any], Any]
 
@@ -52,7 +59,7 @@ def _compile_to(spec: TypeSpec) -> Converter | None:  # noqa: C901 - one branch 
     if kind is Kind.SCALAR:
         return None
     if kind is Kind.ENUM:
-        return _nullsafe(lambda v: v if isinstance(v, str) else v.name)
+        return _enum_to_name(spec.py_type)
     if kind in (Kind.LIST, Kind.SET):
         item = to_arrow(spec.children[0])
         if item is None:
@@ -84,8 +91,7 @@ def _compile_from(spec: TypeSpec) -> Converter | None:  # noqa: C901 - one branc
     if kind is Kind.SCALAR:
         return None
     if kind is Kind.ENUM:
-        cls = spec.py_type
-        return _nullsafe(lambda v: cls[v])
+        return _enum_from_wire(spec.py_type)
     if kind in (Kind.LIST, Kind.SET):
         item = from_arrow(spec.children[0])
         if kind is Kind.LIST:
@@ -112,6 +118,78 @@ def _compile_from(spec: TypeSpec) -> Converter | None:  # noqa: C901 - one branc
     if kind is Kind.BATCH:
         return _nullsafe(_batch_from_bytes)
     raise AssertionError(kind)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = 60
+_REPR.maxother = 60
+_MAX_NAMES = 20
+
+
+def short_repr(value: Any) -> str:
+    """``repr`` cut to a readable length, for error messages."""
+    return _REPR.repr(value)
+
+
+def enum_member(cls: type[enum.Enum], value: Any) -> enum.Enum:
+    """The member of *cls* with name or value *value*; ``KeyError`` naming the valid names if none."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        member = cls.__members__.get(value)
+        if member is not None:
+            return member
+    try:
+        member = cls(value)
+    except (ValueError, TypeError):
+        member = None
+    if member is None or member.name not in cls.__members__:  # (a Flag's unnamed combination)
+        names = [m.name for m in cls]
+        shown = ", ".join(names[:_MAX_NAMES]) + (", ..." if len(names) > _MAX_NAMES else "")
+        raise KeyError(f"{_REPR.repr(value)} is not a valid {cls.__name__} name or value; valid: {shown}")
+    return member
+
+
+def _enum_to_name(cls: type[enum.Enum]) -> Converter:
+    def conv(value: Any) -> Any:
+        if value is None:
+            return None
+        if type(value) is cls:
+            return value.name
+        return enum_member(cls, value).name
+
+    return conv
+
+
+def _enum_from_wire(cls: type[enum.Enum]) -> Converter:
+    by_name = dict(cls.__members__)
+
+    def conv(value: Any) -> Any:
+        if value is None:
+            return None
+        member = by_name.get(value) if type(value) is str else None
+        return member if member is not None else enum_member(cls, value)
+
+    return conv
+
+
+def takes_python_type(spec: TypeSpec, value: Any) -> bool:
+    """Whether *value*'s own type is one *spec* takes (not its contents); for error messages."""
+    kind = spec.kind
+    tp = spec.py_type
+    if kind is Kind.SCALAR:
+        if tp is int:
+            return isinstance(value, int) and not isinstance(value, bool)
+        if tp is float:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return not isinstance(tp, type) or isinstance(value, tp)
+    if kind is Kind.ENUM:
+        return isinstance(value, (tp, str))
+    if kind in (Kind.LIST, Kind.SET):
+        return isinstance(value, (list, tuple, set, frozenset))
+    if kind is Kind.MAP:
+        return isinstance(value, Mapping)
+    return isinstance(value, tp)
 
 
 def _batch_to_bytes(batch: pa.RecordBatch) -> bytes:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from tests.services import Everything, EverythingImpl, StreamService, StreamServiceImpl
+from tests.transports.factories import pipe_to
 from vgi_rpc import (
     MethodType,
     PipeTransport,
@@ -15,20 +15,14 @@ from vgi_rpc import (
     RpcError,
     RpcServer,
     introspect,
-    make_pipe_pair,
     rpc_methods,
 )
 from vgi_rpc._core.describe import Reflection
 
 
 def _serve(server: RpcServer) -> Iterator[PipeTransport]:
-    client, server_side = make_pipe_pair()
-    thread = threading.Thread(target=server.serve, args=(server_side,), daemon=True)
-    thread.start()
-    yield client
-    client.close()
-    thread.join(timeout=5)
-    server_side.close()
+    with pipe_to(server) as client:
+        yield client
 
 
 @pytest.fixture

@@ -51,18 +51,26 @@ def open_service(kind: str, service: str, on_log: Callable[[Message], None] | No
 
 
 @contextmanager
-def open_raw(kind: str) -> Iterator[PipeTransport]:
-    """A raw client byte stream to a server of the Everything service (pipe thread or worker process)."""
-    if kind == "pipe":
-        client, server_side = make_pipe_pair()
-        server = RpcServer(Everything, EverythingImpl())
-        thread = threading.Thread(target=server.serve, args=(server_side,), daemon=True)
-        thread.start()
+def pipe_to(server: RpcServer) -> Iterator[PipeTransport]:
+    """The client end of an in-process pipe that *server* serves on a thread (joined afterwards)."""
+    client, server_side = make_pipe_pair()
+    thread = threading.Thread(target=server.serve, args=(server_side,), daemon=True)
+    thread.start()
+    try:
         yield client
+    finally:
         client.close()
         thread.join(timeout=5)
         server_side.close()
-        assert not thread.is_alive()
+    assert not thread.is_alive()
+
+
+@contextmanager
+def open_raw(kind: str) -> Iterator[PipeTransport]:
+    """A raw client byte stream to a server of the Everything service (pipe thread or worker process)."""
+    if kind == "pipe":
+        with pipe_to(RpcServer(Everything, EverythingImpl())) as client:
+            yield client
     elif kind == "subprocess":
         transport = SubprocessTransport([sys.executable, WORKER])
         yield transport

@@ -6,18 +6,17 @@ these names are used.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __all__ = ["http_connect", "http_introspect", "make_wsgi_app"]
 
 
+_LAZY = {"make_wsgi_app": "server", "http_connect": "client", "http_introspect": "client"}
+
+
 def __getattr__(name: str) -> Any:
-    if name == "make_wsgi_app":
-        from .server import make_wsgi_app
-
-        return make_wsgi_app
-    if name in ("http_connect", "http_introspect"):
-        from . import client
-
-        return getattr(client, name)
+    module = _LAZY.get(name)
+    if module is not None:  # imported on first use: falcon and httpx are optional
+        return getattr(importlib.import_module(f"{__name__}.{module}"), name)
     raise AttributeError(f"module 'vgi_rpc.http' has no attribute {name!r}")

@@ -169,7 +169,8 @@ def test_a_token_turn_without_a_token_is_refused() -> None:
     from vgi_rpc._core.turns import exchange_turn
 
     body = exchange_turn(fresh(), frames(bytes(encode_stream(pa.schema([]), [(TICK, None)]).to_pybytes()))[0], SEALER)
-    (reply,) = frames(b"".join(bytes(memoryview(c)) for c in body))
+    assert body.refusal == "bad_request"
+    (reply,) = frames(b"".join(bytes(memoryview(c)) for c in body.body))
     _, items = decode_messages(reply)
     assert parse_error(items[0][1] or {}).error_type == "StreamTokenError"
 

@@ -48,11 +48,11 @@ class TurnDriver:
 
     def post_init(self, request: bytes) -> list[Messages]:
         self.requests += 1
-        return frames(init_turn(self.make_dispatcher(), frames(request)[0], self.sealer))
+        return frames(init_turn(self.make_dispatcher(), frames(request)[0], self.sealer).body)
 
     def post_exchange(self, request: bytes) -> list[Messages]:
         self.requests += 1
-        return frames(exchange_turn(self.make_dispatcher(), frames(request)[0], self.sealer))
+        return frames(exchange_turn(self.make_dispatcher(), frames(request)[0], self.sealer).body)
 
     def unary(self, request: bytes, what: str) -> Messages:
         (reply,) = self.post_init(request)

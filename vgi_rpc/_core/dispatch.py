@@ -57,13 +57,22 @@ class Reply:
     """One IPC stream to send: a schema and its batches (with metadata), in order.
 
     ``drain_input`` asks the driver to read and discard one client input stream after sending,
-    which keeps a pipe in step when a stream call was refused before it started.
+    which keeps a pipe in step when a stream call was refused before it started. ``refusal``
+    says the request never reached the implementation: ``"not_found"`` (unknown protocol or
+    method) or ``"bad_request"`` (anything else wrong with it); an HTTP driver maps it to 404 /
+    400, while an error the implementation raised is a 200 with an error batch.
     """
 
     schema: pa.Schema
     items: Items = field(default_factory=list)
     drain_input: bool = False
     encoded: bytes | None = None  # the whole stream, already encoded (then ``items`` is empty)
+    refusal: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when the reply carries an EXCEPTION batch."""
+        return any(md is not None and md.get(keys.LOG_LEVEL) == b"EXCEPTION" for _, md in self.items)
 
     def stream(self) -> bytes | pa.Buffer:
         """The reply as one IPC stream."""
@@ -286,7 +295,9 @@ class Dispatcher:
             schema, items = decode_messages(messages)
         except MalformedStreamError as exc:
             record = self._begin_unrouted({}, auth)
-            return self._finish(record, self.error_reply(exc, EMPTY_SCHEMA, record.request_id if record else None))
+            reply = self.error_reply(exc, EMPTY_SCHEMA, record.request_id if record else None)
+            reply.refusal = "bad_request"
+            return self._finish(record, reply)
         batch_, md = items[0] if items else (None, None)
         if batch_ is not None and self.offload is not None and md:
             *_, (batch_, md) = self.offload.resolve(batch_, md)
@@ -313,7 +324,9 @@ class Dispatcher:
         except Fault as fault:
             record = self._begin_unrouted(md, auth)
             request_id = record.request_id if record is not None else _new_request_id()
-            return self._finish(record, self.error_reply(fault, EMPTY_SCHEMA, request_id))
+            reply = self.error_reply(fault, EMPTY_SCHEMA, request_id)
+            reply.refusal = "not_found" if fault.kind in _NOT_FOUND else "bad_request"
+            return self._finish(record, reply)
         if isinstance(routed, Reply):
             return self._finish(self._begin_unrouted(md, auth), routed)
         bound = routed
@@ -518,16 +531,16 @@ class Dispatcher:
         try:
             sealed = Sealed.read(sealer.unseal(token))
         except Exception as exc:  # whatever the bytes, the answer is a typed refusal
-            return self.error_reply(token_fault(f"invalid stream token: {exc}"), EMPTY_SCHEMA, None)
+            return self.refuse_token(f"invalid stream token: {exc}")
         bound = self._bound.get((sealed.protocol, sealed.method))
         if bound is None or not bound.method.is_stream:
-            fault = token_fault(f"the stream token names {sealed.protocol}.{sealed.method}, not a stream hosted here")
-            return self.error_reply(fault, EMPTY_SCHEMA, None)
+            return self.refuse_token(
+                f"the stream token names {sealed.protocol}.{sealed.method}, not a stream hosted here"
+            )
         if (protocol is not None and protocol != sealed.protocol) or (method is not None and method != sealed.method):
-            fault = token_fault(
+            return self.refuse_token(
                 f"the stream token was made for {sealed.protocol}.{sealed.method}, not {protocol}.{method}"
             )
-            return self.error_reply(fault, EMPTY_SCHEMA, None)
         record = None
         if self.observers:
             record = self._begin(bound, sealed.request_id, auth, sealed.input_schema, 0)
@@ -545,9 +558,16 @@ class Dispatcher:
             phase=sealed.phase,
         )
 
+    def refuse_token(self, message: str) -> Reply:
+        """The refusal of a stream turn whose token cannot be used (altered, expired, another method...)."""
+        reply = self.error_reply(token_fault(message), EMPTY_SCHEMA, None)
+        reply.refusal = "bad_request"
+        return reply
+
     def _refuse(self, m: MethodSpec, exc: BaseException, schema: pa.Schema, request_id: str) -> Reply:
         reply = self.error_reply(exc, schema, request_id)
         reply.drain_input = m.is_stream
+        reply.refusal = "bad_request"
         return reply
 
     def _result_batch(self, m: MethodSpec, value: Any) -> pa.RecordBatch:
@@ -561,6 +581,7 @@ class Dispatcher:
 
 
 _I32 = struct.Struct("<i").unpack_from
+_NOT_FOUND = frozenset({"method_not_implemented", "protocol_not_supported"})
 
 
 def _new_request_id() -> str:

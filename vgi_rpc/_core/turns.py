@@ -5,28 +5,49 @@ process (of any host) that hosts the same Protocol and implementation can serve 
 The bodies are those of 0.52.2's HTTP transport (WIRE.md 8.7): ``init_turn`` answers a stream
 call's request with the header stream (if declared) and the output stream holding the init
 logs, then, for a producer, the first tick's output, then a token sentinel (none once the call
-has ended); ``exchange_turn`` answers one input batch that carries the tokens. Both return the
-response body as a list of chunks; the HTTP layer adds routes, status codes and headers.
+has ended); ``exchange_turn`` answers one input batch that carries the tokens. Both return a
+:class:`TurnReply`: the response body as a list of chunks, whether the request was refused
+before reaching the implementation (an HTTP 400/404) and whether the body carries an error
+batch (an HTTP 200 with ``X-VGI-RPC-Error``). The HTTP layer adds routes, status codes and headers.
 """
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from ..errors import MalformedStreamError
 from . import keys
-from .calls import Sealer, StreamCall, token_fault
+from .calls import Sealer, StreamCall
 from .context import AuthContext
 from .dispatch import Dispatcher, Reply
 from .framing import decode_messages
 from .ipc import EMPTY_SCHEMA, TICK, Items, StreamWriter, empty_batch, encode_stream
 
-__all__ = ["Body", "exchange_turn", "init_turn"]
+__all__ = ["Body", "TurnReply", "exchange_turn", "init_turn"]
 
 Body = list[Any]  # chunks (bytes / pa.Buffer), concatenated IPC streams
+
+
+@dataclass(slots=True)
+class TurnReply:
+    """A response body and what it means for the status: refused (and how), or failed in the call."""
+
+    body: Body
+    refusal: str | None = None  # "bad_request" | "not_found": the implementation was not reached
+    failed: bool = False  # the body carries an EXCEPTION batch from the call
+
+    @classmethod
+    def of(cls, reply: Reply) -> TurnReply:
+        """The turn reply of a unary reply or a refusal."""
+        return cls([reply.stream()], reply.refusal, reply.failed)
+
+
+def _has_error(items: Items) -> bool:
+    return any(md is not None and md.get(keys.LOG_LEVEL) == b"EXCEPTION" for _, md in items)
 
 
 def init_turn(
@@ -34,11 +55,11 @@ def init_turn(
     messages: list[tuple[bytes | bytearray, bool]],
     sealer: Sealer,
     auth: AuthContext | None = None,
-) -> Body:
+) -> TurnReply:
     """Serve a request stream: a unary reply, or the start of a stream call."""
     out = dispatcher.handle_messages(messages, auth)
     if isinstance(out, Reply):
-        return [out.stream()]
+        return TurnReply.of(out)
     call = out
     try:
         body: Body = []
@@ -49,9 +70,9 @@ def init_turn(
             turn = call.step(TICK, None)
             items.extend(turn.items)
             if turn.done:
-                return [*body, *_stream(call.output_schema, items)]
+                return TurnReply([*body, *_stream(call.output_schema, items)], failed=_has_error(items))
         items.append(_sentinel(call, sealer))
-        return [*body, *_stream(call.output_schema, items)]
+        return TurnReply([*body, *_stream(call.output_schema, items)])
     except BaseException as exc:
         call.abort(exc)
         raise
@@ -67,36 +88,39 @@ def exchange_turn(
     protocol: str | None = None,
     method: str | None = None,
     auth: AuthContext | None = None,
-) -> Body:
+) -> TurnReply:
     """Serve one turn of a sealed stream call: the input batch carries the call's tokens."""
     try:
         _, items = decode_messages(messages)
     except MalformedStreamError as exc:
-        return [dispatcher.error_reply(exc, EMPTY_SCHEMA, None).stream()]
+        reply = dispatcher.error_reply(exc, EMPTY_SCHEMA, None)
+        reply.refusal = "bad_request"
+        return TurnReply.of(reply)
     if len(items) != 1 or not items[0][1] or keys.STREAM_STATE not in (items[0][1] or {}):
-        fault = token_fault("a stream turn needs exactly one input batch carrying the stream's state token")
-        return [dispatcher.error_reply(fault, EMPTY_SCHEMA, None).stream()]
+        return TurnReply.of(
+            dispatcher.refuse_token("a stream turn needs exactly one input batch carrying the stream's state token")
+        )
     batch, md = items[0]
     assert md is not None
     try:
         token = base64.b64decode(md[keys.STREAM_STATE], validate=True)
     except ValueError:
-        return [dispatcher.error_reply(token_fault("the stream token is not base64"), EMPTY_SCHEMA, None).stream()]
+        return TurnReply.of(dispatcher.refuse_token("the stream token is not base64"))
     resumed = dispatcher.resume(token, sealer, protocol=protocol, method=method, auth=auth)
     if isinstance(resumed, Reply):
-        return [resumed.stream()]
+        return TurnReply.of(resumed)
     call = resumed
     try:
         turn = call.step(batch, md)
         if call.cancelled:
-            return _stream(call.output_schema, [])
+            return TurnReply(_stream(call.output_schema, []))
         out = turn.items
         if not turn.done:
             if call.is_exchange:
                 out = _tokens_on_data(call, out, sealer)
             else:
                 out.append(_sentinel(call, sealer))
-        return _stream(call.output_schema, out)
+        return TurnReply(_stream(call.output_schema, out), failed=_has_error(out))
     except BaseException as exc:
         call.abort(exc)
         raise

@@ -558,6 +558,42 @@ class Dispatcher:
             phase=sealed.phase,
         )
 
+    def check_route(self, protocol: str, method: str) -> MethodSpec | Reply:
+        """The method a path names, or the refusal a request naming it would get (404 material)."""
+        md = {keys.METHOD: method.encode(), keys.REQUEST_VERSION_KEY: keys.REQUEST_VERSION_B}
+        md[keys.PROTOCOL] = protocol.encode()
+        try:
+            routed = self._route(md)
+        except Fault as exc:
+            reply = self.error_reply(exc, EMPTY_SCHEMA, None)
+            reply.refusal = "not_found" if exc.kind in _NOT_FOUND else "bad_request"
+            return reply
+        if isinstance(routed, Reply):  # a reserved name: not a route of its own over HTTP
+            fault = Fault(
+                "MethodNotImplementedError",
+                f"'{method}' is not served over HTTP",
+                code="UNIMPLEMENTED",
+                kind="method_not_implemented",
+            )
+            reply = self.error_reply(fault, EMPTY_SCHEMA, None)
+            reply.refusal = "not_found"
+            return reply
+        return routed.method
+
+    def refuse(
+        self,
+        type_name: str,
+        message: str,
+        *,
+        refusal: str = "bad_request",
+        code: str = "INVALID_ARGUMENT",
+        kind: str | None = None,
+    ) -> Reply:
+        """An error reply on the empty schema for a request refused before dispatch (by a driver's own rules)."""
+        reply = self.error_reply(Fault(type_name, message, code=code, kind=kind), EMPTY_SCHEMA, None)
+        reply.refusal = refusal
+        return reply
+
     def refuse_token(self, message: str) -> Reply:
         """The refusal of a stream turn whose token cannot be used (altered, expired, another method...)."""
         reply = self.error_reply(token_fault(message), EMPTY_SCHEMA, None)

@@ -1,0 +1,338 @@
+"""The HTTP rules of a vgi_rpc server, without a web framework: (method, path, headers, body) in, a response out.
+
+Routing, header and status rules of WIRE.md section 8 live here once; the Falcon WSGI app (and a
+later ASGI app) only adapt requests and responses. Calls go to the server core's turn functions
+(``_core/turns.py``), which seal stream calls into tokens between requests, so any process that
+serves the same app with the same key continues any stream.
+
+Order of checks (as 0.52.2): route (404 JSON / 405 JSON), protocol and method (404 Arrow), the
+Content-Type (415 Arrow), the response cap header (400 Arrow), the body coding (415 / 400 / 413
+JSON, sizes enforced while decoding), the IPC (400 Arrow), then the call: a refusal is 400 or
+404, an error the implementation raised is 200 with ``X-VGI-RPC-Error: true``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import zstandard
+
+from .._core import keys
+from .._core.calls import Sealer
+from .._core.context import AuthContext
+from .._core.dispatch import Dispatcher, Reply
+from .._core.framing import FrameReader, custom_metadata
+from .._core.turns import TurnReply, exchange_turn, init_turn
+from ..errors import IPCError, TransportError
+from . import wire
+
+__all__ = ["HttpRequest", "HttpResponse", "HttpRules"]
+
+_CAPS_ENCODINGS = ", ".join(wire.ENCODINGS)
+_COMPRESS_MIN = 1024  # smaller bodies go out as they are
+_ZSTD_OUT = zstandard.ZstdCompressor(level=1, write_content_size=True)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """What the rules need of a request; header names in lower case."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+    auth: AuthContext | None = None
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    """Status, headers and body chunks to send."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: list[Any] = field(default_factory=list)
+
+    @property
+    def data(self) -> bytes:
+        """The body in one piece."""
+        return b"".join(bytes(memoryview(chunk)) for chunk in self.body)
+
+
+class _Refused(Exception):
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def _json(status: int, message: str, **extra: Any) -> HttpResponse:
+    body = json.dumps({"error": message, "status": status, **extra}).encode()
+    return HttpResponse(status, {wire.CONTENT_TYPE: wire.JSON}, [body])
+
+
+class HttpRules:
+    """One server's HTTP behaviour (see the module docstring)."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        sealer_for: Callable[[AuthContext | None], Sealer],
+        prefix: str = wire.DEFAULT_PREFIX,
+        protocol_name: str = "",
+        max_request_bytes: int | None = None,
+        max_response_bytes: int | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.sealer_for = sealer_for
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        self.protocol_name = protocol_name
+        self.max_request_bytes = max_request_bytes
+        self.max_response_bytes = max_response_bytes
+        caps = {
+            wire.CAP_MAX_RESPONSE_SUPPORT: "true",
+            wire.CAP_ENCODINGS: _CAPS_ENCODINGS,
+            wire.CAP_EXTERNALIZATION: "false",
+        }
+        if max_request_bytes is not None:
+            caps[wire.CAP_MAX_REQUEST] = str(max_request_bytes)
+        if max_response_bytes is not None:
+            caps[wire.CAP_MAX_RESPONSE] = str(max_response_bytes)
+        self.capabilities = caps
+
+    # -- entry ----------------------------------------------------------------------------------
+
+    def is_health(self, path: str) -> bool:
+        """Whether *path* is the (authentication-exempt) health route."""
+        return path == f"{self.prefix}/{wire.HEALTH}"
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        """The response to *request*; never raises for bad input."""
+        try:
+            response = self._route(request)
+        except _Refused as refused:
+            response = refused.response
+        response.headers.update(self.capabilities)
+        response.headers[wire.REQUEST_ID] = request.headers.get("x-request-id") or secrets.token_hex(8)
+        return response
+
+    def _route(self, request: HttpRequest) -> HttpResponse:
+        path = request.path
+        if self.is_health(path):
+            return self._health(request.method)
+        base = self.prefix + "/"
+        if not path.startswith(base):
+            return _json(404, f"no route {path!r}")
+        parts = path[len(base) :].split("/")
+        if len(parts) == 1 and parts[0].startswith("__"):  # flat reserved names are not HTTP routes
+            if request.method != "POST":
+                return _json(405, f"{request.method} is not allowed on {path!r}; use POST")
+            return self._reply(self.dispatcher.check_route(self.protocol_name, parts[0]))  # type: ignore[arg-type]
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in (wire.INIT, wire.EXCHANGE)):
+            return _json(404, f"no route {path!r}")
+        if not all(parts) or "%" in parts[0]:
+            return _json(404, f"no route {path!r}")
+        if request.method != "POST":
+            return _json(405, f"{request.method} is not allowed on {path!r}; use POST")
+        return self._call(request, parts[0], parts[1], parts[2] if len(parts) == 3 else "")
+
+    def _health(self, method: str) -> HttpResponse:
+        if method == "OPTIONS":
+            return HttpResponse(200, {"Allow": "GET, HEAD", "Cache-Control": "public, max-age=300"})
+        if method not in ("GET", "HEAD"):
+            return _json(405, f"{method} is not allowed on the health route")
+        body = json.dumps(
+            {"status": "ok", "server_id": self.dispatcher.server_id, "protocol": self.protocol_name}
+        ).encode()
+        return HttpResponse(200, {wire.CONTENT_TYPE: wire.JSON}, [] if method == "HEAD" else [body])
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def _call(self, request: HttpRequest, protocol: str, method: str, kind: str) -> HttpResponse:
+        routed = self.dispatcher.check_route(protocol, method)
+        if isinstance(routed, Reply):
+            return self._reply(routed)
+        if kind == "" and routed.is_stream:
+            return self._refusal(f"{method}() is a stream method: start it with POST .../{method}/init")
+        if kind and not routed.is_stream:
+            return self._refusal(f"{method}() is a unary method: POST .../{method} (no /{kind})")
+        if request.headers.get("content-type") != wire.ARROW:
+            got = request.headers.get("content-type")
+            return self._reply(
+                self.dispatcher.refuse(
+                    "ProtocolError",
+                    f"Content-Type must be exactly {wire.ARROW!r}, got {got!r}",
+                    code="INVALID_ARGUMENT",
+                ),
+                status=415,
+            )
+        cap = self._response_cap(request.headers)
+        body = self._decoded_body(request.headers, request.body)
+        messages = self._messages(body)
+        auth = request.auth
+        if kind == wire.EXCHANGE:
+            turn = exchange_turn(
+                self.dispatcher, messages, self.sealer_for(auth), protocol=protocol, method=method, auth=auth
+            )
+        else:
+            mismatch = _path_mismatch(messages, protocol, method)
+            if mismatch:
+                return self._refusal(mismatch)
+            turn = init_turn(self.dispatcher, messages, self.sealer_for(auth), auth)
+        return self._respond(turn, request.headers, cap)
+
+    def _respond(self, turn: TurnReply, headers: Mapping[str, str], cap: int | None) -> HttpResponse:
+        status = 404 if turn.refusal == "not_found" else 400 if turn.refusal else 200
+        body = turn.body
+        size = sum(len(chunk) for chunk in body)
+        if cap is not None and size > cap:
+            too_large = self.dispatcher.refuse(
+                "ResponseTooLargeError",
+                f"the response body ({size} bytes) exceeds max_response_bytes ({cap} bytes)",
+                code="RESOURCE_EXHAUSTED",
+            )
+            turn, status = TurnReply.of(too_large), 200
+            turn.failed = True
+            body = turn.body
+        response = HttpResponse(status, {wire.CONTENT_TYPE: wire.ARROW}, body)
+        if turn.failed and status == 200:
+            response.headers[wire.RPC_ERROR] = "true"
+        _compress(response, headers)
+        return response
+
+    def _reply(self, reply: Reply, status: int | None = None) -> HttpResponse:
+        turn = TurnReply.of(reply)
+        response = HttpResponse(
+            status or (404 if turn.refusal == "not_found" else 400 if turn.refusal else 200),
+            {wire.CONTENT_TYPE: wire.ARROW},
+            turn.body,
+        )
+        if turn.failed and response.status == 200:
+            response.headers[wire.RPC_ERROR] = "true"
+        return response
+
+    def _refusal(self, message: str) -> HttpResponse:
+        return self._reply(self.dispatcher.refuse("ProtocolError", message))
+
+    # -- request parts --------------------------------------------------------------------------
+
+    def _response_cap(self, headers: Mapping[str, str]) -> int | None:
+        raw = headers.get(wire.ACCEPT_MAX_RESPONSE_BYTES.lower())
+        client: int | None = None
+        if raw is not None:
+            if not raw.isdigit() or not wire.MIN_ACCEPT_MAX_RESPONSE <= int(raw) <= wire.MAX_ACCEPT_MAX_RESPONSE:
+                raise _Refused(
+                    self._refusal(
+                        f"{wire.ACCEPT_MAX_RESPONSE_BYTES} must be a decimal between "
+                        f"{wire.MIN_ACCEPT_MAX_RESPONSE} and {wire.MAX_ACCEPT_MAX_RESPONSE}, got {raw!r}"
+                    )
+                )
+            client = int(raw)
+        caps = [c for c in (client, self.max_response_bytes) if c is not None]
+        return min(caps) if caps else None
+
+    def _decoded_body(self, headers: Mapping[str, str], body: bytes) -> bytes:
+        limit = self.max_request_bytes
+        if limit is not None and len(body) > limit:
+            raise _Refused(_json(413, f"the request body exceeds {limit} bytes"))
+        coding = headers.get("content-encoding", "").strip().lower()
+        if coding in ("", "identity"):
+            return body
+        if coding not in wire.ENCODINGS:
+            raise _Refused(_json(415, f"unsupported Content-Encoding {coding!r}; supported: {_CAPS_ENCODINGS}"))
+        try:
+            return _decompress(coding, body, limit)
+        except _TooLarge:
+            raise _Refused(_json(413, f"the decoded request body exceeds {limit} bytes")) from None
+        except (zstandard.ZstdError, zlib.error, EOFError, ValueError) as exc:
+            raise _Refused(_json(400, f"the {coding} request body does not decode: {exc}")) from None
+
+    def _messages(self, body: bytes) -> list[tuple[bytes | bytearray, bool]]:
+        source = io.BytesIO(body)
+        try:
+            messages = FrameReader(source.read, source.readinto).read_messages()
+            if messages is None:
+                raise IPCError("the request body is empty")
+            if source.tell() != len(body):
+                raise IPCError("the request body holds more than one IPC stream")
+        except (IPCError, TransportError) as exc:
+            raise _Refused(
+                self._reply(self.dispatcher.refuse("MalformedStreamError", f"malformed Arrow IPC request: {exc}"))
+            ) from None
+        return messages
+
+
+def _path_mismatch(messages: list[tuple[bytes | bytearray, bool]], protocol: str, method: str) -> str:
+    """Why the request batch's routing metadata disagrees with the path ("" when it does not)."""
+    if len(messages) < 2 or not messages[1][1]:
+        return ""  # no metadata at all: the dispatcher's own refusal says what is missing
+    try:
+        md = custom_metadata(messages[1][0]) or {}
+    except IPCError:
+        return ""
+    named = md.get(keys.METHOD)
+    if named is not None and named != method.encode():
+        return f"the request batch names method {named.decode('utf-8', 'replace')!r} but the path {method!r}"
+    named = md.get(keys.PROTOCOL)
+    if named is not None and named != protocol.encode():
+        return f"the request batch names protocol {named.decode('utf-8', 'replace')!r} but the path {protocol!r}"
+    return ""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _decompress(coding: str, body: bytes, limit: int | None) -> bytes:
+    """Decode *body*, stopping as soon as the output passes *limit* (a bomb never expands in memory)."""
+    cap = (limit if limit is not None else 1 << 40) + 1
+    if coding == "zstd":
+        out = bytearray()
+        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body), read_across_frames=True) as reader:
+            while chunk := reader.read(min(1 << 20, cap - len(out))):
+                out += chunk
+                if len(out) >= cap:
+                    raise _TooLarge
+        return bytes(out)
+    inflater = zlib.decompressobj(wbits=31)  # gzip
+    data = inflater.decompress(body, cap)
+    if len(data) >= cap or inflater.unconsumed_tail:
+        raise _TooLarge
+    if not inflater.eof:
+        raise ValueError("truncated gzip body")
+    return data
+
+
+def _compress(response: HttpResponse, headers: Mapping[str, str]) -> None:
+    """Zstd the body when the client accepts it (X-VGI-Accept-Encoding first) and it is worth it."""
+    size = sum(len(chunk) for chunk in response.body)
+    if size < _COMPRESS_MIN:
+        return
+    for header, answer in (
+        (wire.VGI_ACCEPT_ENCODING, wire.VGI_CONTENT_ENCODING),
+        (wire.ACCEPT_ENCODING, wire.CONTENT_ENCODING),
+    ):
+        offered = headers.get(header.lower())
+        if offered is None:
+            continue
+        for coding in (c.split(";")[0].strip().lower() for c in offered.split(",")):
+            if coding == "identity":
+                return
+            if coding == "zstd":
+                response.body = [_ZSTD_OUT.compress(response.data)]
+                response.headers[answer] = "zstd"
+                return
+            if coding == "gzip":
+                response.body = [_gzip(response.data)]
+                response.headers[answer] = "gzip"
+                return
+        return
+
+
+def _gzip(data: bytes) -> bytes:
+    deflater = zlib.compressobj(1, zlib.DEFLATED, 31)
+    return deflater.compress(data) + deflater.flush()

@@ -1,0 +1,142 @@
+"""``make_wsgi_app``: a Falcon WSGI app over :class:`~vgi_rpc.http.rules.HttpRules`.
+
+This module only adapts: it reads the request (bounded by ``max_request_bytes``), runs the
+user's ``authenticate`` hook (a failure is 401 and never reaches the implementation), hands the
+request to the rules and writes their response, adding CORS headers when configured. Deploy the
+app under any WSGI server (gunicorn, waitress); processes that serve one deployment must share
+``signing_key`` so that any of them can continue a stream another one started.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import falcon
+
+from .._core.context import AuthContext
+from ..server import RpcServer
+from . import wire
+from .rules import HttpRequest, HttpResponse, HttpRules
+from .token import TokenSealer
+
+__all__ = ["make_wsgi_app"]
+
+_log = logging.getLogger("vgi_rpc.http")
+_EXPOSED = ", ".join(
+    [
+        wire.REQUEST_ID,
+        wire.RPC_ERROR,
+        wire.VGI_CONTENT_ENCODING,
+        wire.CAP_MAX_RESPONSE_SUPPORT,
+        wire.CAP_ENCODINGS,
+        wire.CAP_EXTERNALIZATION,
+        wire.CAP_MAX_REQUEST,
+        wire.CAP_MAX_RESPONSE,
+    ]
+)
+
+
+def make_wsgi_app(
+    server: RpcServer,
+    *,
+    prefix: str = wire.DEFAULT_PREFIX,
+    signing_key: bytes | None = None,
+    max_stream_response_bytes: int | None = None,
+    max_request_bytes: int | None = None,
+    authenticate: Callable[[falcon.Request], AuthContext] | None = None,
+    cors_origins: str | Sequence[str] | None = None,
+    upload_url_provider: Any | None = None,
+    max_upload_bytes: int | None = None,
+    token_key: bytes | None = None,
+    max_response_bytes: int | None = None,
+    token_ttl: float = 3600.0,
+) -> falcon.App[Any, Any]:
+    """A Falcon WSGI app serving *server* under *prefix* (see WIRE.md section 8 for the routes).
+
+    Args:
+        server: The server to expose.
+        prefix: URL prefix of every route (``"/vgi"``; 0.52.2's default is ``""``).
+        signing_key: Secret for stream tokens, shared by every process of a deployment (random
+            per process when None: streams then only continue in the process that started them).
+        max_stream_response_bytes: Hard cap on a response body.
+        max_request_bytes: Larger request bodies, encoded or decoded, get 413.
+        authenticate: Called with each request (the health route excepted); returns the caller's
+            ``AuthContext`` (``ctx.auth``); raising refuses the request with 401.
+        cors_origins: ``"*"`` or allowed origins for browser clients.
+        upload_url_provider: Not supported yet (must be None).
+        max_upload_bytes: Not supported yet (must be None).
+        token_key: 0.52.2's name for ``signing_key``.
+        max_response_bytes: 0.52.2's name for ``max_stream_response_bytes``.
+        token_ttl: Seconds a stream token stays valid.
+
+    """
+    if upload_url_provider is not None or max_upload_bytes is not None:
+        raise NotImplementedError("client-side upload URLs are not supported yet")
+    sealer = TokenSealer(signing_key or token_key, ttl=token_ttl)
+    rules = HttpRules(
+        server.dispatcher,
+        sealer_for=lambda auth: sealer.for_principal(auth.principal if auth is not None else None),
+        prefix=prefix,
+        protocol_name=server.protocol_name,
+        max_request_bytes=max_request_bytes,
+        max_response_bytes=max_stream_response_bytes if max_stream_response_bytes is not None else max_response_bytes,
+    )
+    origins = [cors_origins] if isinstance(cors_origins, str) else list(cors_origins or [])
+    app: falcon.App[Any, Any] = falcon.App()
+    app.add_sink(_Sink(rules, authenticate, max_request_bytes, origins), prefix="/")
+    return app
+
+
+class _Sink:
+    """Every request, whatever its path and method, goes through the rules."""
+
+    def __init__(
+        self,
+        rules: HttpRules,
+        authenticate: Callable[[falcon.Request], AuthContext] | None,
+        max_request_bytes: int | None,
+        origins: list[str],
+    ) -> None:
+        self.rules = rules
+        self.authenticate = authenticate
+        self.max_request_bytes = max_request_bytes
+        self.origins = origins
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
+        response = self._handle(req)
+        resp.status = response.status
+        for name, value in response.headers.items():
+            resp.set_header(name, value)
+        self._cors(req, resp)
+        if response.body:
+            resp.data = response.data
+
+    def _handle(self, req: falcon.Request) -> HttpResponse:
+        if req.method == "OPTIONS" and self.origins and not self.rules.is_health(req.path):
+            return HttpResponse(204, {"Access-Control-Allow-Methods": "POST, GET, HEAD, OPTIONS"})
+        limit = self.max_request_bytes
+        body = req.bounded_stream.read(limit + 1 if limit is not None else -1) if req.method == "POST" else b""
+        auth = None
+        if self.authenticate is not None and not self.rules.is_health(req.path):
+            try:
+                auth = self.authenticate(req)
+            except Exception as exc:
+                _log.info("authentication refused: %s", exc)
+                reason = json.dumps({"error": "unauthorized", "reason": str(exc) or type(exc).__name__})
+                return HttpResponse(
+                    401, {wire.CONTENT_TYPE: wire.JSON, "WWW-Authenticate": "Bearer"}, [reason.encode()]
+                )
+        headers = {name.lower(): value for name, value in req.headers.items()}
+        return self.rules.handle(HttpRequest(req.method, req.path, headers, body, auth))
+
+    def _cors(self, req: falcon.Request, resp: falcon.Response) -> None:
+        origin = req.get_header("Origin")
+        if not self.origins or origin is None:
+            return
+        if "*" in self.origins or origin in self.origins:
+            resp.set_header("Access-Control-Allow-Origin", "*" if "*" in self.origins else origin)
+            resp.set_header("Access-Control-Allow-Headers", "*")
+            resp.set_header("Access-Control-Expose-Headers", _EXPOSED)

@@ -79,10 +79,12 @@ class ArrowSerializableDataclass:
         ipc_validation: IpcValidation = IpcValidation.FULL,
     ) -> Self:
         """Rebuild an instance from a one-row batch."""
+        plan = _plan(cls)
+        if not plan.names and batch.num_rows == 0:  # no fields: a batch of no columns has no rows
+            return cls()
         if batch.num_rows != 1:
             raise ValueError(f"{cls.__name__}: expected a one-row batch, got {batch.num_rows} rows")
         validate(batch, ipc_validation)
-        plan = _plan(cls)
         row = batch.to_pylist()[0]
         kwargs: dict[str, Any] = {}
         for name, dec in zip(plan.names, plan.decoders, strict=True):

@@ -8,6 +8,7 @@ import sys
 import vgi_rpc
 
 from .. import RpcServer, run_server
+from ..worker import serve_http_worker
 from . import ConformanceService, ConformanceServiceImpl
 
 
@@ -20,16 +21,21 @@ def main(argv: list[str] | None = None) -> None:
     mode.add_argument("--unix", metavar="PATH", help="serve on a Unix socket")
     mode.add_argument("--tcp", metavar="[HOST:]PORT", help="serve on a TCP socket")
     parser.add_argument("--describe", action="store_true", help="host vgi_rpc.Reflection.v1")
+    parser.add_argument("--prefix", default="/vgi", help="URL prefix with --http (default /vgi)")
+    parser.add_argument("--max-response-bytes", type=int, metavar="N", help="response body cap with --http")
     parser.add_argument("--access-log", metavar="PATH", help="append JSONL access-log records to PATH")
     parser.add_argument("--whoami-file", metavar="PATH", help="write the path of the vgi_rpc package in use to PATH")
     args = parser.parse_args(argv)
     if args.whoami_file:
         with open(args.whoami_file, "w") as f:
             f.write(str(vgi_rpc.__file__))
-    for flag in ("http", "unix", "tcp", "access_log"):
+    for flag in ("unix", "tcp", "access_log"):
         if getattr(args, flag) is not None:
             parser.exit(2, f"vgi-rpc-conformance: --{flag.replace('_', '-')} is not supported yet\n")
     server = RpcServer(ConformanceService, ConformanceServiceImpl(), enable_describe=args.describe)
+    if args.http is not None:
+        serve_http_worker(server, args)
+        sys.exit(0)
     run_server(server)
     sys.exit(0)
 

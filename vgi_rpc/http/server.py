@@ -22,7 +22,7 @@ from . import wire
 from .rules import HttpRequest, HttpResponse, HttpRules
 from .token import TokenSealer
 
-__all__ = ["make_wsgi_app"]
+__all__ = ["make_wsgi_app", "serve_http"]
 
 _log = logging.getLogger("vgi_rpc.http")
 _EXPOSED = ", ".join(
@@ -140,3 +140,40 @@ class _Sink:
             resp.set_header("Access-Control-Allow-Origin", "*" if "*" in self.origins else origin)
             resp.set_header("Access-Control-Allow-Headers", "*")
             resp.set_header("Access-Control-Expose-Headers", _EXPOSED)
+
+
+def serve_http(
+    server: RpcServer,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    prefix: str = wire.DEFAULT_PREFIX,
+    max_response_bytes: int | None = None,
+    signing_key: bytes | None = None,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve *server* over HTTP with the standard library's threaded WSGI server until interrupted.
+
+    For workers and tests (``run_server``'s ``--http`` mode); deploy under gunicorn or waitress.
+    *ready* is called with the bound port (0 picks a free one) before serving.
+    """
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class _Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class _Handler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            _log.debug("%s " + format, self.address_string(), *args)
+
+    app = make_wsgi_app(server, prefix=prefix, max_stream_response_bytes=max_response_bytes, signing_key=signing_key)
+    httpd = make_server(host, port, app, server_class=_Server, handler_class=_Handler)
+    try:
+        if ready is not None:
+            ready(httpd.server_port)
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()

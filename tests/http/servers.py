@@ -10,15 +10,21 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 
 def spawn_port_printer(
-    cmd: list[str], *, cwd: Path | None = None, timeout: float = 30
+    cmd: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stderr: Any = None,
+    timeout: float = 30,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start *cmd*, which prints ``PORT:<n>`` on stdout once it listens; return the process and the port."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, cwd=cwd, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, cwd=cwd, env=env, start_new_session=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     line = b""

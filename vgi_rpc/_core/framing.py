@@ -115,17 +115,20 @@ def custom_metadata(message: bytes | bytearray) -> dict[bytes, bytes] | None:
 class FrameReader:
     """Reads whole IPC messages and streams from a blocking byte source."""
 
-    __slots__ = ("_last_eos", "_peek", "_read", "_readinto", "has_metadata")
+    __slots__ = ("_last_eos", "_max_body", "_peek", "_read", "_readinto", "has_metadata")
 
     def __init__(
         self,
         read: Callable[[int], bytes],
         readinto: Callable[[Any], int] | None = None,
         peek: Callable[[int], bytes] | None = None,
+        max_body: int = MAX_BODY_BYTES,
     ) -> None:
+        """*max_body* bounds a message body before it is allocated (a source in memory knows its size)."""
         self._read = read
         self._readinto = readinto
         self._peek = peek
+        self._max_body = max_body
         self.has_metadata = False  # whether the last message read carries custom metadata
         self._last_eos: bytes | bytearray = b""
 
@@ -196,6 +199,8 @@ class FrameReader:
         body, self.has_metadata = message_layout(meta)
         if not body:
             return head + meta, False
+        if body > self._max_body:
+            raise IPCError(f"an Arrow IPC message declares a {body}-byte body; only {self._max_body} can follow")
         start = len(head) + len(meta)
         message = bytearray(start + body)
         message[: len(head)] = head

@@ -254,7 +254,7 @@ class HttpRules:
     def _messages(self, body: bytes) -> list[tuple[bytes | bytearray, bool]]:
         source = io.BytesIO(body)
         try:
-            messages = FrameReader(source.read, source.readinto).read_messages()
+            messages = FrameReader(source.read, source.readinto, max_body=len(body)).read_messages()
             if messages is None:
                 raise IPCError("the request body is empty")
             if source.tell() != len(body):

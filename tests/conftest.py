@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,15 @@ import pytest
 from tests.refpeer import PeerUnavailable, in_ci, ref_python
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_http_servers() -> Iterator[None]:
+    """HTTP servers the transport factories started are stopped when the session ends."""
+    yield
+    from tests.transports.factories import stop_http_servers
+
+    stop_http_servers()
 
 
 @pytest.fixture(scope="session")

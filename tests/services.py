@@ -271,6 +271,25 @@ class SlowState(ProducerState):
         self.i += 1
 
 
+@dataclass
+class PidState(ProducerState):
+    """Emits the serving process's id, n times: which process served each turn."""
+
+    n: int
+    delay: float = 0.0
+
+    def produce(self, out: OutputCollector, ctx: CallContext) -> None:
+        import os
+        import time
+
+        if self.n <= 0:
+            out.finish()
+            return
+        self.n -= 1
+        time.sleep(self.delay)
+        out.emit_pydict({"i": [os.getpid()]})
+
+
 @dataclass(frozen=True)
 class CountHeader(ArrowSerializableDataclass):
     total: int
@@ -288,6 +307,7 @@ class StreamService(Protocol):
     def broken_start(self) -> Stream[ProducerState]: ...
     def tick_meta(self, n: int) -> Stream[ProducerState]: ...
     def slow_count(self, n: int, delay: float) -> Stream[ProducerState]: ...
+    def pids(self, n: int, delay: float = 0.0) -> Stream[ProducerState]: ...
     def cancelled_count(self) -> int: ...
     def ping(self) -> str: ...
     def crash(self, code: int) -> None: ...
@@ -321,6 +341,9 @@ class StreamServiceImpl:
 
     def slow_count(self, n: int, delay: float) -> Stream[SlowState]:
         return Stream(output_schema=_COUNT_SCHEMA, state=SlowState(n, delay))
+
+    def pids(self, n: int, delay: float = 0.0) -> Stream[PidState]:
+        return Stream(output_schema=_COUNT_SCHEMA, state=PidState(n, delay))
 
     def cancelled_count(self) -> int:
         return COUNTERS["cancelled"]

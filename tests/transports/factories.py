@@ -6,21 +6,28 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.http.servers import free_port, spawn_port_printer, stop, wait_healthy
 from tests.services import Calculator, CalculatorImpl, Everything, EverythingImpl, StreamService, StreamServiceImpl
 from tests.transports.turn_driver import TurnDriver
 from vgi_rpc import PipeTransport, RpcConnection, RpcServer, SubprocessTransport, connect, make_pipe_pair, serve_pipe
+from vgi_rpc.http import http_connect
 from vgi_rpc.log import Message
 
+ROOT = Path(__file__).resolve().parents[2]
 WORKER = str(Path(__file__).parent.parent / "workers" / "everything_worker.py")
 
-KINDS = ["pipe", "subprocess", "turns"]
+KINDS = ["pipe", "subprocess", "turns", "waitress", "gunicorn"]
+HTTP_KINDS = ["waitress", "gunicorn"]
 BYTE_STREAM_KINDS = ["pipe", "subprocess"]
 
 # name -> (Protocol, implementation class, worker arguments)
@@ -46,8 +53,49 @@ def open_service(kind: str, service: str, on_log: Callable[[Message], None] | No
         driver = TurnDriver(lambda: RpcServer(protocol, impl).dispatcher)
         with RpcConnection(protocol, driver, on_log=on_log) as proxy:
             yield proxy
+    elif kind in HTTP_KINDS:
+        with http_connect(protocol, http_server(kind, service), on_log=on_log) as proxy:
+            yield proxy
     else:
         raise ValueError(kind)
+
+
+HTTP_APP = "tests.workers.http_app:app"
+_HTTP_SERVERS: dict[tuple[str, str], tuple[subprocess.Popen[bytes], str]] = {}
+
+
+def http_server(kind: str, service: str) -> str:
+    """The base URL of *service* served over HTTP by *kind* (started on first use, stopped at the session's end).
+
+    waitress: one process, 8 threads; gunicorn: two worker processes sharing one signing key and
+    one cancel counter, so any of them continues any stream.
+    """
+    key = (kind, service)
+    if key not in _HTTP_SERVERS:
+        state = Path(tempfile.mkdtemp(prefix=f"vgi-{kind}-"))
+        env = {
+            **os.environ,
+            "VGI_TEST_SERVICE": service,
+            "VGI_TEST_SIGNING_KEY": f"shared-test-key-{service}-0123456789abcdef",
+            "VGI_TEST_COUNTER_FILE": str(state / "counters"),
+        }
+        if kind == "waitress":
+            proc, port = spawn_port_printer([sys.executable, str(ROOT / "tests" / "workers" / "http_app.py")], env=env)
+        else:
+            port = free_port()
+            bind = f"127.0.0.1:{port}"
+            cmd = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", bind, "--chdir", str(ROOT), HTTP_APP]
+            proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
+            wait_healthy(f"http://{bind}/vgi/health")
+        _HTTP_SERVERS[key] = (proc, f"http://127.0.0.1:{port}")
+    return _HTTP_SERVERS[key][1]
+
+
+def stop_http_servers() -> None:
+    """Stop every server http_server started (by PID)."""
+    while _HTTP_SERVERS:
+        proc, _ = _HTTP_SERVERS.popitem()[1]
+        stop(proc)
 
 
 @contextmanager

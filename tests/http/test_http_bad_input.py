@@ -195,6 +195,18 @@ def test_stream_tokens_tampered_foreign_and_from_another_principal_are_400(serve
     for other in (None, "bob"):
         reply = _turn(server, md, other)
         assert reply.status_code == 400 and _error(reply).error_type == "StreamTokenError"
+    # every part of the token pair is verified: the call token too
+    call_token = bytearray(base64.b64decode(md[keys.CALL_STATE]))
+    for position in (0, len(call_token) // 2, len(call_token) - 1):
+        damaged = bytearray(call_token)
+        damaged[position] ^= 0x01
+        reply = _turn(server, {**md, keys.CALL_STATE: base64.b64encode(bytes(damaged))}, "alice")
+        assert reply.status_code == 400 and "call token" in _error(reply).error_message
+    _, other = _start_count(server, "alice")
+    reply = _turn(server, {**md, keys.CALL_STATE: other[keys.CALL_STATE]}, "alice")
+    assert reply.status_code == 400 and "another stream call" in _error(reply).error_message
+    reply = _turn(server, {keys.STREAM_STATE: md[keys.STREAM_STATE]}, "alice")
+    assert reply.status_code == 400 and "call token" in _error(reply).error_message
     reply = _turn(server, {keys.STREAM_STATE: b"not base64!"}, "alice")
     assert reply.status_code == 400
     reply = _turn(server, {}, "alice")

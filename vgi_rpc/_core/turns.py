@@ -71,7 +71,7 @@ def init_turn(
             items.extend(turn.items)
             if turn.done:
                 return TurnReply([*body, *_stream(call.output_schema, items)], failed=_has_error(items))
-        items.append(_sentinel(call, sealer))
+        items.append(_sentinel(call, sealer, first=True))
         return TurnReply([*body, *_stream(call.output_schema, items)])
     except BaseException as exc:
         call.abort(exc)
@@ -111,6 +111,9 @@ def exchange_turn(
         return TurnReply.of(resumed)
     call = resumed
     try:
+        refusal = _call_token_refusal(md, sealer, call)
+        if refusal:
+            return TurnReply.of(dispatcher.refuse_token(refusal))
         turn = call.step(batch, md)
         if call.cancelled:
             return TurnReply(_stream(call.output_schema, []))
@@ -128,16 +131,35 @@ def exchange_turn(
         call.close()
 
 
-def _tokens(call: StreamCall, sealer: Sealer) -> dict[bytes, bytes]:
-    return {
-        keys.STREAM_STATE: base64.b64encode(call.seal(sealer)),
-        keys.CALL_STATE: base64.b64encode(f"{call.protocol}.{call.method}:{call.request_id}".encode()),
-    }
+def _call_identity(call: StreamCall) -> bytes:
+    return b"vgi-call\0" + f"{call.protocol}\0{call.method}\0{call.request_id}".encode()
 
 
-def _sentinel(call: StreamCall, sealer: Sealer) -> tuple[pa.RecordBatch, dict[bytes, bytes]]:
+def _tokens(call: StreamCall, sealer: Sealer, *, first: bool = False) -> dict[bytes, bytes]:
+    """The cursor (the sealed call, new every turn) and, with the start only, the call token (sealed identity)."""
+    tokens = {keys.STREAM_STATE: base64.b64encode(call.seal(sealer))}
+    if first:
+        tokens[keys.CALL_STATE] = base64.b64encode(sealer.seal(_call_identity(call)))
+    return tokens
+
+
+def _call_token_refusal(md: dict[bytes, bytes], sealer: Sealer, call: StreamCall) -> str:
+    """Why the call token echoed with a turn does not belong to the resumed call ("" when it does)."""
+    raw = md.get(keys.CALL_STATE)
+    if raw is None:
+        return "a stream turn must echo the call token it was given at the start"
+    try:
+        identity = sealer.unseal(base64.b64decode(raw, validate=True))
+    except ValueError as exc:
+        return f"invalid call token: {exc}"
+    if identity != _call_identity(call):
+        return "the call token belongs to another stream call"
+    return ""
+
+
+def _sentinel(call: StreamCall, sealer: Sealer, *, first: bool = False) -> tuple[pa.RecordBatch, dict[bytes, bytes]]:
     """A zero-row batch carrying the tokens of the next turn."""
-    return empty_batch(call.output_schema), _tokens(call, sealer)
+    return empty_batch(call.output_schema), _tokens(call, sealer, first=first)
 
 
 def _tokens_on_data(call: StreamCall, items: Items, sealer: Sealer) -> Items:

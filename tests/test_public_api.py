@@ -18,6 +18,9 @@ EXPECTED = {
     "ExchangeState",
     "ArgumentError",
     "IPCError",
+    "http_connect",
+    "http_introspect",
+    "make_wsgi_app",
     "ImplementationError",
     "IpcValidation",
     "Level",
@@ -90,3 +93,11 @@ def test_errors_share_one_root() -> None:
     assert issubclass(vgi_rpc.TransportError, vgi_rpc.RpcError)  # 0.52.2 code catches RpcError
     assert vgi_rpc.TransportError("x").error_type == "TransportError"
     assert vgi_rpc.ProtocolError("x").error_type == "ProtocolError"
+
+
+def test_http_names_load_on_first_use() -> None:
+    from vgi_rpc.http import client, server
+
+    assert vgi_rpc.make_wsgi_app is server.make_wsgi_app
+    assert vgi_rpc.http_connect is client.http_connect
+    assert vgi_rpc.http_introspect is client.http_introspect

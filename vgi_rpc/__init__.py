@@ -6,6 +6,9 @@ in-process (``serve_pipe``) or in a worker subprocess (``connect`` + ``run_serve
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._core.context import AuthContext as AuthContext
 from ._core.context import CallContext as CallContext
 from ._core.context import CallStatistics as CallStatistics
@@ -51,7 +54,26 @@ from .transports.subprocess import SubprocessTransport as SubprocessTransport
 from .transports.subprocess import connect as connect
 from .worker import run_server as run_server
 
+if TYPE_CHECKING:  # imported on first use at run time: falcon and httpx are the optional http extra
+    from .http.client import http_connect as http_connect
+    from .http.client import http_introspect as http_introspect
+    from .http.server import make_wsgi_app as make_wsgi_app
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "make_wsgi_app": "vgi_rpc.http.server",
+    "http_connect": "vgi_rpc.http.client",
+    "http_introspect": "vgi_rpc.http.client",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vgi_rpc' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "REQUEST_VERSION",
@@ -93,8 +115,11 @@ __all__ = [
     "VgiRpcError",
     "connect",
     "describe_rpc",
+    "http_connect",
+    "http_introspect",
     "introspect",
     "make_pipe_pair",
+    "make_wsgi_app",
     "rpc_methods",
     "run_server",
     "serve_pipe",

@@ -227,7 +227,43 @@ def test_an_expired_token_is_400(tmp_path: Path) -> None:
         srv.close()
 
 
+def test_the_principal_reaches_the_implementation_as_ctx_auth(tmp_path: Path) -> None:
+    srv = Server(tmp_path)  # its own server: the refused call below is logged with a traceback
+    try:
+        bearer = {"Authorization": "Bearer alice"}
+        reply = srv.post("/StreamService/whoami", request("whoami"), bearer)
+        assert _items(reply)[0][0].column(0)[0].as_py() == "alice"
+        reply = srv.post("/StreamService/secret", request("secret"), bearer)
+        assert _items(reply)[0][0].column(0)[0].as_py() == "for alice"
+        reply = srv.post("/StreamService/secret", request("secret"))  # anonymous: the method refuses
+        assert reply.status_code == 200 and reply.headers["x-vgi-rpc-error"] == "true"
+        assert _error(reply).error_type == "PermissionError"
+    finally:
+        srv.close()
+
+
+def test_cors_headers_when_configured(tmp_path: Path) -> None:
+    srv = Server(tmp_path, VGI_TEST_CORS="*")
+    try:
+        origin = {"Origin": "https://example.test"}
+        preflight = srv.client.options(srv.url + "/StreamService/ping", headers=origin)
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == "*"
+        reply = srv.post("/StreamService/ping", request("ping"), origin)
+        assert reply.status_code == 200 and reply.headers["access-control-allow-origin"] == "*"
+        assert "X-VGI-RPC-Error" in reply.headers["access-control-expose-headers"]
+    finally:
+        srv.close()
+
+
 def test_authentication_failures_are_401_and_never_reach_the_implementation(server: Server) -> None:
+    refused = {"Authorization": "Bearer reject"}
+    for _ in range(3):
+        reply = server.post("/StreamService/bump", request("bump"), refused)
+        assert reply.status_code == 401 and reply.headers["content-type"].startswith("application/json")
+        assert "refused" in reply.json()["reason"]
+    first = _items(server.post("/StreamService/bump", request("bump")))[0][0].column(0)[0].as_py()
+    assert first == 1  # none of the refused calls ran the method
     before = server.post("/StreamService/cancelled_count", request("cancelled_count"))
     reply = server.post(
         "/StreamService/cancelled_count", request("cancelled_count"), {"Authorization": "Bearer reject"}

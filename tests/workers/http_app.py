@@ -81,6 +81,7 @@ def build() -> falcon.App:
         authenticate=authenticate,
         max_request_bytes=int(limit) if limit else None,
         token_ttl=float(os.environ.get("VGI_TEST_TOKEN_TTL", "3600")),
+        cors_origins=os.environ.get("VGI_TEST_CORS") or None,
     )
 
 

@@ -9,7 +9,6 @@ sealed token the client echoes. The client side is the ordinary ``RpcConnection`
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ import pyarrow as pa
 
 from vgi_rpc._core.calls import HmacSealer, Sealer
 from vgi_rpc._core.dispatch import Dispatcher
-from vgi_rpc._core.framing import FrameReader, decode_messages
+from vgi_rpc._core.framing import decode_messages, split_streams
 from vgi_rpc._core.ipc import Items, StreamWriter
 from vgi_rpc._core.turns import Body, exchange_turn, init_turn
 
@@ -26,13 +25,7 @@ Messages = list[tuple[bytes | bytearray, bool]]
 
 def frames(body: bytes | Body) -> list[Messages]:
     """Every IPC stream of a body, as framed messages."""
-    data = body if isinstance(body, bytes) else b"".join(bytes(memoryview(c)) for c in body)
-    source = io.BytesIO(data)
-    reader = FrameReader(source.read, source.readinto)
-    streams = []
-    while (messages := reader.read_messages()) is not None:
-        streams.append(messages)
-    return streams
+    return split_streams(body if isinstance(body, bytes) else b"".join(bytes(memoryview(c)) for c in body))
 
 
 class TurnDriver:

@@ -16,6 +16,7 @@ Only the standard library and pyarrow; the source is any object with ``read(n) -
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Callable
 from typing import Any, Final
@@ -25,7 +26,15 @@ import pyarrow as pa
 from ..errors import ConnectionClosedError, IPCError, MalformedStreamError, TransportError
 from .ipc import EOS, TICK, TICK_MESSAGE, Items, decode_stream, open_reader, schema_info, translated_errors
 
-__all__ = ["MAX_METADATA_BYTES", "BatchReader", "FrameReader", "MessageFeed", "custom_metadata", "decode_messages"]
+__all__ = [
+    "MAX_METADATA_BYTES",
+    "BatchReader",
+    "FrameReader",
+    "MessageFeed",
+    "custom_metadata",
+    "decode_messages",
+    "split_streams",
+]
 
 MAX_METADATA_BYTES: Final = 64 << 20  # flatbuffer metadata; real messages need a few KiB
 MAX_BODY_BYTES: Final = 1 << 40
@@ -357,6 +366,20 @@ class BatchReader:
         """Read and discard the rest of the stream."""
         while self.next() is not None:
             pass
+
+
+def split_streams(data: bytes | bytearray) -> list[list[tuple[bytes | bytearray, bool]]]:
+    """Every IPC stream of a body held in memory (back-to-back streams), as framed messages.
+
+    A message cannot declare more body than the data holds; ``IPCError`` / ``TransportError``
+    for bytes that are not whole IPC streams.
+    """
+    source = io.BytesIO(data)
+    reader = FrameReader(source.read, source.readinto, max_body=len(data))
+    streams = []
+    while (messages := reader.read_messages()) is not None:
+        streams.append(messages)
+    return streams
 
 
 def decode_messages(messages: list[tuple[bytes | bytearray, bool]]) -> tuple[pa.Schema, Items]:

@@ -27,7 +27,7 @@ import zstandard
 
 from .._core import keys
 from .._core.describe import ServiceDescription
-from .._core.framing import FrameReader, custom_metadata, decode_messages, message_layout
+from .._core.framing import custom_metadata, decode_messages, message_layout, split_streams
 from .._core.ipc import IpcValidation, Items, encode_stream
 from ..client import ProtocolClass, RpcConnection, Stop
 from ..errors import ProtocolError, RpcTimeoutError, TransportError
@@ -49,16 +49,6 @@ _CONTINUATION = b"\xff\xff\xff\xff"
 def _normal_prefix(prefix: str) -> str:
     stripped = prefix.strip("/")
     return f"/{stripped}" if stripped else ""
-
-
-def _frames(data: bytes) -> list[Messages]:
-    """Every IPC stream of a response body, as framed messages."""
-    source = io.BytesIO(data)
-    reader = FrameReader(source.read, source.readinto)
-    streams = []
-    while (messages := reader.read_messages()) is not None:
-        streams.append(messages)
-    return streams
 
 
 def _routing(request: bytes) -> tuple[str | None, str]:
@@ -223,7 +213,7 @@ class HttpDriver:
             response, raw = self._send("POST", url, what, content=content, headers=headers)
         data = self._decode(response, raw, what)
         if _is_arrow(response):
-            streams = _frames(data)
+            streams = split_streams(data)
             if not streams:
                 raise ProtocolError(f"{what}: HTTP {response.status_code} from {url} with an empty Arrow body")
             return streams

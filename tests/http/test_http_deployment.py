@@ -11,7 +11,7 @@ import pytest
 
 from tests.services import StreamService
 from tests.transports.factories import http_server
-from vgi_rpc.http import http_connect
+from vgi_rpc.http import http_connect, http_introspect
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ PEER_CLIENT = """
 import json, sys
 sys.path.append(sys.argv[1])
 import vgi_rpc
-from vgi_rpc.http import http_connect
+from vgi_rpc.http import http_connect, http_introspect
 from tests.services import StreamService, Everything
 out = {}
 with http_connect(Everything, sys.argv[2], prefix="/vgi") as proxy:
@@ -73,3 +73,22 @@ def test_the_reference_client_over_http_against_our_app(run_peer: Any, kind: str
     assert out["count"] == [0, 1, 2, 3]
     assert out["sum"] == [1.0, 3.0, 6.5]
     assert out["header"] == [2, "2 items"]
+
+
+def test_http_introspect_against_our_app() -> None:
+    desc = http_introspect(http_server("waitress", "streams"))
+    assert desc.protocol_name == "StreamService"
+    assert {"count", "running_sum", "ping"} <= set(desc.methods)
+
+
+def test_0_52_2_spellings_of_the_key_and_the_response_cap() -> None:
+    from falcon import testing
+
+    from tests.services import StreamServiceImpl
+    from vgi_rpc import RpcServer, make_wsgi_app
+
+    app = make_wsgi_app(RpcServer(StreamService, StreamServiceImpl()), token_key=b"k" * 32, max_response_bytes=70000)
+    health = testing.TestClient(app).simulate_options("/vgi/health")
+    assert health.status_code == 200
+    assert health.headers["VGI-Max-Response-Bytes"] == "70000"
+    assert health.headers["VGI-Accept-Max-Response-Bytes-Support"] == "true"

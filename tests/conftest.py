@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,26 @@ def _stop_http_servers() -> Iterator[None]:
     from tests.transports.factories import stop_http_servers
 
     stop_http_servers()
+    left = _live_children()
+    assert not left, f"the test session left child processes behind: {left}"
+
+
+def _live_children() -> list[str]:
+    """Processes whose parent is this one and that have not exited (zombies excepted), with their commands."""
+    me = str(os.getpid())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if ppid == me and state != "Z":
+            found.append(f"{entry.name}: {cmdline.strip()}")
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,8 @@ from .server import RpcServer as RpcServer
 from .transports.pipe import PipeTransport as PipeTransport
 from .transports.pipe import make_pipe_pair as make_pipe_pair
 from .transports.pipe import serve_pipe as serve_pipe
+from .transports.pool import PoolMetrics as PoolMetrics
+from .transports.pool import WorkerPool as WorkerPool
 from .transports.subprocess import StderrMode as StderrMode
 from .transports.subprocess import SubprocessTransport as SubprocessTransport
 from .transports.subprocess import connect as connect
@@ -96,6 +98,7 @@ __all__ = [
     "MethodType",
     "OutputCollector",
     "PipeTransport",
+    "PoolMetrics",
     "ProducerState",
     "ProtocolError",
     "ProtocolVersionError",
@@ -113,6 +116,7 @@ __all__ = [
     "TransportError",
     "VersionError",
     "VgiRpcError",
+    "WorkerPool",
     "connect",
     "describe_rpc",
     "http_connect",

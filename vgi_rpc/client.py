@@ -156,9 +156,20 @@ class RpcConnection(Generic[P]):
 
     def close(self) -> None:
         """Close the transport."""
+        self.detach()
+        self.driver.close()
+
+    @property
+    def reusable(self) -> bool:
+        """True when the transport is in step and idle: no failure, no stream left open."""
+        return self._broken is None and self._stream is None
+
+    def detach(self) -> None:
+        """Stop using the transport without closing it (a pool takes it back); the proxy is unusable after."""
         if self._watchdog is not None:
             self._watchdog.stop()
-        self.driver.close()
+        if self._broken is None:
+            self._broken = TransportError("the connection was closed (or handed back to its pool)")
 
     def _abort(self) -> None:
         """Break the transport under a call that overran its deadline (runs on the watchdog's thread)."""

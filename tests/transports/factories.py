@@ -19,14 +19,23 @@ from typing import Any
 from tests.http.servers import free_port, spawn_port_printer, stop, wait_healthy
 from tests.services import Calculator, CalculatorImpl, Everything, EverythingImpl, StreamService, StreamServiceImpl
 from tests.transports.turn_driver import TurnDriver
-from vgi_rpc import PipeTransport, RpcConnection, RpcServer, SubprocessTransport, connect, make_pipe_pair, serve_pipe
+from vgi_rpc import (
+    PipeTransport,
+    RpcConnection,
+    RpcServer,
+    SubprocessTransport,
+    WorkerPool,
+    connect,
+    make_pipe_pair,
+    serve_pipe,
+)
 from vgi_rpc.http import http_connect
 from vgi_rpc.log import Message
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = str(Path(__file__).parent.parent / "workers" / "everything_worker.py")
 
-KINDS = ["pipe", "subprocess", "turns", "waitress", "gunicorn"]
+KINDS = ["pipe", "subprocess", "pool", "turns", "waitress", "gunicorn"]
 HTTP_KINDS = ["waitress", "gunicorn"]
 BYTE_STREAM_KINDS = ["pipe", "subprocess"]
 
@@ -48,6 +57,9 @@ def open_service(kind: str, service: str, on_log: Callable[[Message], None] | No
     elif kind == "subprocess":
         with connect(protocol, [sys.executable, WORKER, *args], on_log=on_log) as proxy:
             yield proxy
+    elif kind == "pool":
+        with POOL.connect(protocol, [sys.executable, WORKER, *args], on_log=on_log) as proxy:
+            yield proxy
     elif kind == "turns":
         impl = impl_class()
         driver = TurnDriver(lambda: RpcServer(protocol, impl).dispatcher)
@@ -60,6 +72,7 @@ def open_service(kind: str, service: str, on_log: Callable[[Message], None] | No
         raise ValueError(kind)
 
 
+POOL = WorkerPool(max_idle=4, idle_timeout=30.0)  # shared by the contract suite; closed at the session's end
 HTTP_APP = "tests.workers.http_app:app"
 _HTTP_SERVERS: dict[tuple[str, str], tuple[subprocess.Popen[bytes], str]] = {}
 
@@ -92,7 +105,8 @@ def http_server(kind: str, service: str) -> str:
 
 
 def stop_http_servers() -> None:
-    """Stop every server http_server started (by PID)."""
+    """Stop every server http_server started (by PID), and the pool's workers."""
+    POOL.close()
     while _HTTP_SERVERS:
         proc, _ = _HTTP_SERVERS.popitem()[1]
         stop(proc)

@@ -1,1 +1,1 @@
-"""Byte-stream drivers: pipes and subprocesses (shared memory and the pool come later)."""
+"""Byte-stream drivers: pipes, subprocesses and the worker pool (shared memory comes later)."""

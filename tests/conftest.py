@@ -17,13 +17,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session", autouse=True)
 def _stop_http_servers() -> Iterator[None]:
-    """HTTP servers the transport factories started are stopped when the session ends."""
+    """HTTP servers the transport factories started are stopped when the session ends; nothing is left behind."""
+    before = set(_shm_segments())
     yield
     from tests.transports.factories import stop_http_servers
 
     stop_http_servers()
     left = _live_children()
     assert not left, f"the test session left child processes behind: {left}"
+    segments = sorted(set(_shm_segments()) - before)
+    assert not segments, f"the test session left shared-memory segments behind: {segments}"
+
+
+def _shm_segments() -> list[str]:
+    return [name for name in os.listdir("/dev/shm") if name.startswith("vgi_")]
 
 
 def _live_children() -> list[str]:

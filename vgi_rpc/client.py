@@ -138,7 +138,7 @@ class RpcConnection(Generic[P]):
         self.turn_per_request = bool(getattr(self.driver, "turn_per_request", False))
         self.on_log = on_log
         self.ipc_validation = ipc_validation
-        self.offload = offload
+        self.offload = offload if offload is not None else getattr(transport, "offload", None)
         self.service = service_spec(self.protocol)
         self._lock = threading.Lock()
         self._broken: BaseException | None = None

@@ -31,11 +31,12 @@ from vgi_rpc import (
 )
 from vgi_rpc.http import http_connect
 from vgi_rpc.log import Message
+from vgi_rpc.shm import ShmPipeTransport, ShmSegment
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = str(Path(__file__).parent.parent / "workers" / "everything_worker.py")
 
-KINDS = ["pipe", "subprocess", "pool", "turns", "waitress", "gunicorn"]
+KINDS = ["pipe", "subprocess", "shm", "pool", "turns", "waitress", "gunicorn"]
 HTTP_KINDS = ["waitress", "gunicorn"]
 BYTE_STREAM_KINDS = ["pipe", "subprocess"]
 
@@ -56,6 +57,12 @@ def open_service(kind: str, service: str, on_log: Callable[[Message], None] | No
             yield proxy
     elif kind == "subprocess":
         with connect(protocol, [sys.executable, WORKER, *args], on_log=on_log) as proxy:
+            yield proxy
+    elif kind == "shm":
+        with (
+            shm_pipe_to(RpcServer(protocol, impl_class()), threshold=1024) as transport,
+            RpcConnection(protocol, transport, on_log=on_log) as proxy,
+        ):
             yield proxy
     elif kind == "pool":
         with POOL.connect(protocol, [sys.executable, WORKER, *args], on_log=on_log) as proxy:
@@ -113,9 +120,13 @@ def stop_http_servers() -> None:
 
 
 @contextmanager
-def pipe_to(server: RpcServer) -> Iterator[PipeTransport]:
-    """The client end of an in-process pipe that *server* serves on a thread (joined afterwards)."""
-    client, server_side = make_pipe_pair()
+def pipe_to(server: RpcServer, wrap: Callable[[PipeTransport], Any] = lambda pipe: pipe) -> Iterator[PipeTransport]:
+    """The client end of an in-process pipe that *server* serves on a thread (joined afterwards).
+
+    *wrap* turns each end into the transport to use (a shared-memory transport, say).
+    """
+    pipe, server_pipe = make_pipe_pair()
+    client, server_side = wrap(pipe), wrap(server_pipe)
     thread = threading.Thread(target=server.serve, args=(server_side,), daemon=True)
     thread.start()
     try:
@@ -125,6 +136,18 @@ def pipe_to(server: RpcServer) -> Iterator[PipeTransport]:
         thread.join(timeout=5)
         server_side.close()
     assert not thread.is_alive()
+
+
+@contextmanager
+def shm_pipe_to(server: RpcServer, *, size: int = 4 << 20, threshold: int = 1024) -> Iterator[ShmPipeTransport]:
+    """The client end of an in-process pipe with a shared-memory segment (batches >= *threshold* bytes cross it)."""
+    segment = ShmSegment.create(size)
+    try:
+        with pipe_to(server, lambda pipe: ShmPipeTransport(pipe, segment, threshold=threshold)) as client:
+            yield client  # type: ignore[misc]
+    finally:
+        segment.close()
+        segment.unlink()
 
 
 @contextmanager

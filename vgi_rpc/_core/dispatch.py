@@ -20,7 +20,7 @@ import secrets
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -274,7 +274,10 @@ class Dispatcher:
     # -- the call ---------------------------------------------------------------------------
 
     def handle_messages(
-        self, messages: list[tuple[bytes | bytearray, bool]], auth: AuthContext | None = None
+        self,
+        messages: list[tuple[bytes | bytearray, bool]],
+        auth: AuthContext | None = None,
+        offload: Offload | None = None,
     ) -> Reply | StreamCall:
         """Serve one request stream as framed by ``FrameReader.read_messages``; never raises for bad input.
 
@@ -290,7 +293,7 @@ class Dispatcher:
                 bound, codec = template
                 row = codec.decode(messages)
                 if row is not None:
-                    return self._handle_fixed(bound, codec, row, auth)
+                    return self._handle_fixed(bound, codec, row, auth, offload)
         try:
             schema, items = decode_messages(messages)
         except MalformedStreamError as exc:
@@ -299,12 +302,18 @@ class Dispatcher:
             reply.refusal = "bad_request"
             return self._finish(record, reply)
         batch_, md = items[0] if items else (None, None)
-        if batch_ is not None and self.offload is not None and md:
-            *_, (batch_, md) = self.offload.resolve(batch_, md)
-        return self.handle(Request(schema, batch_, md or {}), auth)
+        offload = offload or self.offload
+        if batch_ is not None and offload is not None and md:
+            *_, (batch_, md) = offload.resolve(batch_, md)
+        return self.handle(Request(schema, batch_, md or {}), auth, offload)
 
     def _handle_fixed(
-        self, bound: _Bound, codec: FixedRowCodec, row: tuple[Any, ...], auth: AuthContext | None
+        self,
+        bound: _Bound,
+        codec: FixedRowCodec,
+        row: tuple[Any, ...],
+        auth: AuthContext | None,
+        offload: Offload | None,
     ) -> Reply | StreamCall:
         record = None
         if self.observers:
@@ -313,10 +322,13 @@ class Dispatcher:
             stats = record.stats
             stats.input_batches, stats.input_rows, stats.input_bytes = 1, rows, codec.row_bytes
         request_id = record.request_id if record is not None else _new_request_id()
-        reply = self._call(bound, dict(zip(bound.param_names, row, strict=True)), request_id, record, auth)
+        kwargs = dict(zip(bound.param_names, row, strict=True))
+        reply = self._call(bound, kwargs, request_id, record, auth, offload or self.offload)
         return self._finish(record, reply)
 
-    def handle(self, request: Request, auth: AuthContext | None = None) -> Reply | StreamCall:
+    def handle(
+        self, request: Request, auth: AuthContext | None = None, offload: Offload | None = None
+    ) -> Reply | StreamCall:
         """Serve one decoded request; always returns the reply stream or the started stream call."""
         md = request.metadata
         try:
@@ -337,7 +349,7 @@ class Dispatcher:
             if batch is not None:
                 record.count_in(batch)
         request_id = record.request_id if record is not None else _new_request_id()
-        return self._finish(record, self._invoke(bound, request, request_id, record, auth))
+        return self._finish(record, self._invoke(bound, request, request_id, record, auth, offload or self.offload))
 
     # -- observers ----------------------------------------------------------------------------
 
@@ -406,7 +418,13 @@ class Dispatcher:
     # -- the call -----------------------------------------------------------------------------
 
     def _invoke(
-        self, bound: _Bound, request: Request, request_id: str, record: CallRecord | None, auth: AuthContext | None
+        self,
+        bound: _Bound,
+        request: Request,
+        request_id: str,
+        record: CallRecord | None,
+        auth: AuthContext | None,
+        offload: Offload | None,
     ) -> Reply | StreamCall:
         m = bound.method
         batch = request.batch
@@ -430,7 +448,7 @@ class Dispatcher:
             kwargs = self._decode_args(m, batch)
         except (TypeError, pa.ArrowException, ValueError, KeyError) as exc:
             return self._refuse(m, exc, result_schema, request_id)
-        return self._call(bound, kwargs, request_id, record, auth)
+        return self._call(bound, kwargs, request_id, record, auth, offload)
 
     def _call(
         self,
@@ -439,6 +457,7 @@ class Dispatcher:
         request_id: str,
         record: CallRecord | None,
         auth: AuthContext | None,
+        offload: Offload | None,
     ) -> Reply | StreamCall:
         """Invoke the implementation with decoded arguments; the result or error as a reply."""
         m = bound.method
@@ -450,7 +469,7 @@ class Dispatcher:
         try:
             value = bound.fn(**kwargs)
             if m.is_stream:
-                return self._start_stream(bound, value, request_id, record, logs, ctx, auth)
+                return self._start_stream(bound, value, request_id, record, logs, ctx, auth, offload)
             if bound.result_codec is not None and not logs:
                 encoded = bound.result_codec.encode((value,) if m.result is not None else ())
                 if encoded is not None:
@@ -463,7 +482,7 @@ class Dispatcher:
             reply.drain_input = m.is_stream
             return reply
         items: Items = [self._log(bound.log_batch, msg, request_id) for msg in logs]
-        items.append((result, None) if self.offload is None else self.offload.offload(result, None))
+        items.append((result, None) if offload is None else offload.offload(result, None))
         return Reply(result_schema, items)
 
     def _log(self, batch: pa.RecordBatch, msg: Message, request_id: str) -> tuple[pa.RecordBatch, dict[bytes, bytes]]:
@@ -490,6 +509,7 @@ class Dispatcher:
         logs: list[Message],
         ctx: CallContext | None,
         auth: AuthContext | None,
+        offload: Offload | None,
     ) -> StreamCall:
         m = bound.method
         if not isinstance(value, Stream):
@@ -497,7 +517,7 @@ class Dispatcher:
         if ctx is None:
             ctx = self._context(bound, request_id, auth, logs.append)
         call = StreamCall(
-            self.env,
+            self.env if offload is self.offload else replace(self.env, offload=offload),
             value,
             ctx,
             protocol=bound.hosted.spec.name,

@@ -62,11 +62,12 @@ def serve_connection(dispatcher: Dispatcher, stream: ByteStream) -> None:
     """Serve requests from *stream* until its input ends; raises what stops it (IPCError, TransportError)."""
     frames = frame_reader(stream)
     write = stream.write
+    offload = getattr(stream, "offload", None)  # a stream with a side channel (shared memory) brings its own
     while True:
         messages = _read_messages(frames)
         if messages is None:
             return
-        out = dispatcher.handle_messages(messages)
+        out = dispatcher.handle_messages(messages, offload=offload)
         if isinstance(out, Reply):
             write(out.stream())
             if out.drain_input:  # a refused stream call: its client still sends one input stream

@@ -96,17 +96,21 @@ def _make_method(spec: MethodSpec, encoder: RequestEncoder) -> Callable[..., Any
     return call
 
 
-_PROXY_CLASSES: dict[type, type[_ProxyBase]] = {}
+_PROXY_CLASSES: dict[tuple[type, tuple[tuple[bytes, bytes], ...]], type[_ProxyBase]] = {}
 
 
-def _proxy_class(service: ServiceSpec) -> type[_ProxyBase]:
-    cls = _PROXY_CLASSES.get(service.protocol)
+def _proxy_class(service: ServiceSpec, extra: Mapping[bytes, bytes] | None = None) -> type[_ProxyBase]:
+    """The proxy class of a Protocol (per extra request metadata a transport adds, e.g. a segment name)."""
+    key = (service.protocol, tuple(sorted((extra or {}).items())))
+    cls = _PROXY_CLASSES.get(key)
     if cls is None:
         namespace: dict[str, Any] = {"__slots__": ()}
         for name, m in service.methods.items():
-            namespace[name] = _make_method(m, RequestEncoder(service, m))
+            namespace[name] = _make_method(m, RequestEncoder(service, m, extra))
         cls = type(f"{service.protocol.__name__}Proxy", (_ProxyBase,), namespace)
-        _PROXY_CLASSES[service.protocol] = cls
+        if len(_PROXY_CLASSES) > 1024:  # one per (Protocol, segment): bounded
+            _PROXY_CLASSES.clear()
+        _PROXY_CLASSES[key] = cls
     return cls
 
 
@@ -144,7 +148,8 @@ class RpcConnection(Generic[P]):
         self._broken: BaseException | None = None
         self._stream: StreamSession | None = None
         self._watchdog = Watchdog(timeout, self._abort) if timeout is not None else None
-        self.proxy: P = _proxy_class(self.service)(self)  # type: ignore[assignment]
+        extra = getattr(transport, "request_metadata", None)  # e.g. a shared-memory segment's name and size
+        self.proxy: P = _proxy_class(self.service, extra)(self)  # type: ignore[assignment]
 
     def __enter__(self) -> P:
         return self.proxy

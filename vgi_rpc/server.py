@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._core.describe import Reflection, ReflectionImpl
@@ -75,14 +75,15 @@ class RpcServer:
         """The wire name of the served Protocol."""
         return self.spec.name
 
-    def serve(self, transport: ByteStream) -> None:
+    def serve(self, transport: ByteStream, *, offload_for: Callable[..., Offload | None] | None = None) -> None:
         """Serve requests from *transport* (any ByteStream) until it reaches end of input.
 
         Bytes that cannot be framed as Arrow IPC leave no way to find the next request on a pipe:
-        the server logs one line and stops.
+        the server logs one line and stops. *offload_for* (the worker's shared-memory attacher)
+        gives a request's big batches a side channel the request advertises.
         """
         try:
-            serve_connection(self.dispatcher, transport)
+            serve_connection(self.dispatcher, transport, offload_for)
         except IPCError as exc:
             # no framing on a pipe: after bytes that are not IPC there is no next request to find;
             # closing tells the client at once instead of leaving it waiting

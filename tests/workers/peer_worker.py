@@ -2,7 +2,7 @@
 
 Run by the reference peer's ``python -I``: the repository root is appended (not prepended) to
 sys.path so that the installed reference ``vgi_rpc`` wins over the checkout's. The service is
-chosen by $VGI_TEST_SERVICE (``everything``, ``streams`` or ``calc``) because the reference's
+chosen by $VGI_TEST_SERVICE (``everything``, ``streams``, ``calc`` or ``bench``) because the reference's
 ``run_server`` parses the command line itself.
 """
 
@@ -21,6 +21,10 @@ if __name__ == "__main__":
         protocol, impl = services.StreamService, services.StreamServiceImpl()
     elif os.environ.get("VGI_TEST_SERVICE") == "calc":
         protocol, impl = services.Calculator, services.CalculatorImpl()
+    elif os.environ.get("VGI_TEST_SERVICE") == "bench":
+        from benchmarks.service import Bench, BenchImpl
+
+        protocol, impl = Bench, BenchImpl()
     else:
         protocol, impl = services.Everything, services.EverythingImpl()
     vgi_rpc.run_server(vgi_rpc.RpcServer(protocol, impl, enable_describe=True))

@@ -147,8 +147,13 @@ def _general(schema: pa.Schema, row: Sequence[Any], metadata: Mapping[bytes, byt
     return bytes(encode_stream(schema, ((batch, metadata),)).to_pybytes())
 
 
-def request_metadata(service: ServiceSpec, method: MethodSpec) -> dict[bytes, bytes]:
-    """The custom metadata of every request batch for *method* (routing and version keys)."""
+def request_metadata(
+    service: ServiceSpec, method: MethodSpec, extra: Mapping[bytes, bytes] | None = None
+) -> dict[bytes, bytes]:
+    """The custom metadata of every request batch for *method*: routing and version keys, then *extra*.
+
+    *extra* is what a transport adds to every request (a shared-memory segment's name and size).
+    """
     md = {
         keys.METHOD: method.name.encode(),
         keys.REQUEST_VERSION_KEY: keys.REQUEST_VERSION_B,
@@ -156,14 +161,18 @@ def request_metadata(service: ServiceSpec, method: MethodSpec) -> dict[bytes, by
     }
     if service.version is not None:
         md[keys.PROTOCOL_VERSION] = service.version.encode()
+    if extra:
+        md.update(extra)
     return md
 
 
-def request_codec(service: ServiceSpec, method: MethodSpec) -> FixedRowCodec | None:
+def request_codec(
+    service: ServiceSpec, method: MethodSpec, extra: Mapping[bytes, bytes] | None = None
+) -> FixedRowCodec | None:
     """The template of *method*'s request, when its parameters are all int/float/bool (or none)."""
     if any(p.encode is not None or p.decode is not None for p in method.params):
         return None
-    return FixedRowCodec.build(method.params_schema, request_metadata(service, method))
+    return FixedRowCodec.build(method.params_schema, request_metadata(service, method, extra))
 
 
 def result_codec(method: MethodSpec) -> FixedRowCodec | None:

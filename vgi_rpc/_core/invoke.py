@@ -47,12 +47,14 @@ class RequestEncoder:
 
     __slots__ = ("_empty_request", "_fixed", "_metadata", "_method", "_names", "_params", "reply_codec")
 
-    def __init__(self, service: ServiceSpec, method: MethodSpec) -> None:
+    def __init__(
+        self, service: ServiceSpec, method: MethodSpec, extra_metadata: Mapping[bytes, bytes] | None = None
+    ) -> None:
         self._method = method
-        md = request_metadata(service, method)
+        md = request_metadata(service, method, extra_metadata)
         self._metadata = pa.KeyValueMetadata(md)
         self._names = [p.name for p in method.params]
-        self._fixed = request_codec(service, method)
+        self._fixed = request_codec(service, method, extra_metadata)
         # each parameter with the one Python type it takes when pyarrow would accept others too (str)
         self._params = tuple(
             (p, str if p.spec.kind is Kind.SCALAR and p.spec.py_type is str else None) for p in method.params

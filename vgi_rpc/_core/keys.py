@@ -29,6 +29,10 @@ ERROR_DETAILS: Final = b"vgi_rpc.error_details"
 # pointers and tokens
 LOCATION: Final = b"vgi_rpc.location"
 SHM_OFFSET: Final = b"vgi_rpc.shm_offset"
+SHM_LENGTH: Final = b"vgi_rpc.shm_length"
+SHM_SOURCE: Final = b"vgi_rpc.shm_source"  # added by the reader of a pointer: the segment it came from
+SHM_SEGMENT_NAME: Final = b"vgi_rpc.shm_segment_name"  # a client's segment, advertised on its requests
+SHM_SEGMENT_SIZE: Final = b"vgi_rpc.shm_segment_size"
 STREAM_STATE: Final = b"vgi_rpc.stream_state#b64"
 CALL_STATE: Final = b"vgi_rpc.call_state#b64"
 

@@ -22,6 +22,7 @@ from .codec import TICK_MESSAGE
 from .dispatch import Dispatcher, Reply
 from .framing import BatchReader, FrameReader, decode_messages
 from .ipc import EMPTY_STREAM, TICK, Items, StreamWriter, encode_stream, translated_errors
+from .offload import Offload
 
 __all__ = ["ByteStream", "LongStreamCall", "LongStreamDriver", "frame_reader", "serve_connection"]
 
@@ -58,8 +59,16 @@ def _read_messages(frames: FrameReader) -> Messages | None:
 # -- server -----------------------------------------------------------------------------------
 
 
-def serve_connection(dispatcher: Dispatcher, stream: ByteStream) -> None:
-    """Serve requests from *stream* until its input ends; raises what stops it (IPCError, TransportError)."""
+def serve_connection(
+    dispatcher: Dispatcher,
+    stream: ByteStream,
+    offload_for: Callable[[Messages], Offload | None] | None = None,
+) -> None:
+    """Serve requests from *stream* until its input ends; raises what stops it (IPCError, TransportError).
+
+    The stream's own ``offload`` (a shared-memory transport's) serves every request; otherwise
+    *offload_for* may give one per request (a segment the request advertises).
+    """
     frames = frame_reader(stream)
     write = stream.write
     offload = getattr(stream, "offload", None)  # a stream with a side channel (shared memory) brings its own
@@ -67,7 +76,9 @@ def serve_connection(dispatcher: Dispatcher, stream: ByteStream) -> None:
         messages = _read_messages(frames)
         if messages is None:
             return
-        out = dispatcher.handle_messages(messages, offload=offload)
+        out = dispatcher.handle_messages(
+            messages, offload=offload if offload is not None or offload_for is None else offload_for(messages)
+        )
         if isinstance(out, Reply):
             write(out.stream())
             if out.drain_input:  # a refused stream call: its client still sends one input stream

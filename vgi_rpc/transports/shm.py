@@ -25,19 +25,18 @@ from typing import Any, Final
 import pyarrow as pa
 
 from .._core import keys
+from .._core.framing import custom_metadata
 from .._core.ipc import Items, empty_batch, has_dictionary, new_writer, open_reader
 from ..errors import ProtocolError
 from .pipe import PipeTransport
 
-__all__ = ["ShmOffload", "ShmPipeTransport", "ShmSegment"]
+__all__ = ["ShmAttacher", "ShmOffload", "ShmPipeTransport", "ShmSegment"]
 
 HEADER_SIZE: Final = 65536
 MAX_ALLOCATIONS: Final = (HEADER_SIZE - 24) // 16
 _MAGIC: Final = b"VGIS"
 _HEAD = struct.Struct("<4sIQII")  # magic, version, data_size, allocations, padding
 _ENTRY = struct.Struct("<QQ")  # offset, length
-SHM_LENGTH: Final = b"vgi_rpc.shm_length"
-SHM_SOURCE: Final = b"vgi_rpc.shm_source"
 MIN_BATCH_BYTES: Final = 128 * 1024
 
 
@@ -156,7 +155,7 @@ class ShmOffload:
             return batch, md
         _write_stream(pa.FixedSizeBufferWriter(pa.py_buffer(self.segment.view(offset, length))), batch)
         self.offloaded += 1
-        pointer = {**(md or {}), keys.SHM_OFFSET: str(offset).encode(), SHM_LENGTH: str(length).encode()}
+        pointer = {**(md or {}), keys.SHM_OFFSET: str(offset).encode(), keys.SHM_LENGTH: str(length).encode()}
         return empty_batch(batch.schema), pointer
 
     def resolve(self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes] | None) -> Items:
@@ -165,7 +164,7 @@ class ShmOffload:
         if not md or keys.SHM_OFFSET not in md:
             return [(batch, md)]
         try:
-            offset, length = int(md.pop(keys.SHM_OFFSET)), int(md.pop(SHM_LENGTH, b"-1"))
+            offset, length = int(md.pop(keys.SHM_OFFSET)), int(md.pop(keys.SHM_LENGTH, b"-1"))
         except ValueError:
             raise ProtocolError("a shared-memory pointer batch carries a malformed offset or length") from None
         owned = pa.allocate_buffer(length)
@@ -174,7 +173,7 @@ class ShmOffload:
         reader = open_reader(owned)
         data = reader.read_next_batch()
         self.resolved += 1
-        md[SHM_SOURCE] = self.segment.name.encode()
+        md[keys.SHM_SOURCE] = self.segment.name.encode()
         return [(data, md)]
 
 
@@ -184,6 +183,39 @@ def _write_stream(sink: Any, batch: pa.RecordBatch) -> None:
     writer.close()
 
 
+class ShmAttacher:
+    """The server side of segments that clients advertise on their requests (as 0.52.2's client does).
+
+    Called with each request's framed messages: a request naming a segment gets an ``ShmOffload``
+    over it (attached once per connection), so its big outputs go back through the segment and
+    its pointer inputs are resolved; other requests get None (everything inline).
+    """
+
+    def __init__(self, threshold: int = MIN_BATCH_BYTES) -> None:
+        self.threshold = threshold
+        self._offloads: dict[str, ShmOffload] = {}
+
+    def __call__(self, messages: list[tuple[bytes | bytearray, bool]]) -> ShmOffload | None:
+        """The offload of the segment the request advertises, or None."""
+        if len(messages) < 2 or not messages[1][1] or keys.SHM_SEGMENT_NAME not in messages[1][0]:
+            return None  # a byte search first: most requests advertise nothing
+        md = custom_metadata(messages[1][0]) or {}
+        raw = md.get(keys.SHM_SEGMENT_NAME)
+        if not raw:
+            return None
+        name = raw.decode("utf-8", "replace")
+        offload = self._offloads.get(name)
+        if offload is None:
+            offload = self._offloads[name] = ShmOffload(ShmSegment.attach(name), self.threshold)
+        return offload
+
+    def close(self) -> None:
+        """Detach every segment (their owners unlink them)."""
+        for offload in self._offloads.values():
+            offload.segment.close()
+        self._offloads.clear()
+
+
 class ShmPipeTransport:
     """A pipe transport whose big batches cross a shared-memory segment (both ends get the same segment)."""
 
@@ -191,6 +223,11 @@ class ShmPipeTransport:
         self.pipe = pipe
         self.shm = shm
         self.offload = ShmOffload(shm, threshold)
+        # advertised on every request, so a 0.52.2 server (which attaches by name) uses it too
+        self.request_metadata = {
+            keys.SHM_SEGMENT_NAME: shm.name.encode(),
+            keys.SHM_SEGMENT_SIZE: str(shm.size).encode(),
+        }
         self.read = pipe.read
         self.readinto = pipe.readinto
         self.peek = pipe.peek

@@ -6,11 +6,13 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Sequence
 
+from .access_log import AccessLog
 from .server import RpcServer
 from .transports.pipe import PipeTransport
 
-__all__ = ["http_options", "run_server", "serve_http_worker"]
+__all__ = ["access_log_option", "http_options", "run_server", "serve_http_worker"]
 
 
 def http_options(argv: list[str]) -> argparse.Namespace | None:
@@ -21,6 +23,15 @@ def http_options(argv: list[str]) -> argparse.Namespace | None:
     parser.add_argument("--max-response-bytes", type=int, default=None)
     options, _ = parser.parse_known_args(argv)
     return options if options.http is not None else None
+
+
+def access_log_option(argv: Sequence[str]) -> str | None:
+    """The ``--access-log PATH`` in *argv* (``--access-log=PATH`` too), or None."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--access-log", default=None)
+    options, _ = parser.parse_known_args(list(argv))
+    path: str | None = options.access_log
+    return path
 
 
 def serve_http_worker(server: RpcServer, options: argparse.Namespace) -> None:
@@ -35,23 +46,35 @@ def serve_http_worker(server: RpcServer, options: argparse.Namespace) -> None:
     )
 
 
-def run_server(protocol_or_server: type | RpcServer, implementation: object | None = None) -> None:
+def run_server(
+    protocol_or_server: type | RpcServer, implementation: object | None = None, *, argv: Sequence[str] | None = None
+) -> None:
     """Serve on stdin/stdout until stdin closes, or over HTTP with ``--http [PORT]`` on the command line.
 
     On stdio, stdout carries the protocol, so anything the implementation prints is sent to stderr
     instead. With ``--http`` (optionally ``--prefix P``, default ``/vgi``, and
     ``--max-response-bytes N``) the worker serves 127.0.0.1, prints ``PORT:<port>`` on stdout
-    once it listens, and runs until interrupted. Other arguments are left to the worker script.
+    once it listens, and runs until interrupted. ``--access-log PATH`` (either mode) appends
+    one JSON line per call to PATH (see :mod:`vgi_rpc.access_log`). Other arguments are left
+    to the worker script. *argv* replaces ``sys.argv[1:]`` as the command line.
     """
+    args = list(sys.argv[1:] if argv is None else argv)
+    log_path = access_log_option(args)
+    access_log = AccessLog(log_path) if log_path is not None else None
     if isinstance(protocol_or_server, RpcServer):
         server = protocol_or_server
+        if access_log is not None:
+            access_log.attach(server)
     else:
         if implementation is None:
             raise TypeError("run_server(protocol, implementation): the implementation is missing")
-        server = RpcServer(protocol_or_server, implementation)
+        observers = [access_log] if access_log is not None else []
+        server = RpcServer(protocol_or_server, implementation, observers=observers)
+        if access_log is not None:
+            access_log.bind(server)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s", stream=sys.stderr)
-    http = http_options(sys.argv[1:])
+    http = http_options(args)
     if http is not None:
         serve_http_worker(server, http)
         return

@@ -8,6 +8,7 @@ import sys
 import vgi_rpc
 
 from .. import RpcServer, run_server
+from ..access_log import AccessLog
 from ..worker import serve_http_worker
 from . import ConformanceService, ConformanceServiceImpl
 
@@ -29,14 +30,22 @@ def main(argv: list[str] | None = None) -> None:
     if args.whoami_file:
         with open(args.whoami_file, "w") as f:
             f.write(str(vgi_rpc.__file__))
-    for flag in ("unix", "tcp", "access_log"):
+    for flag in ("unix", "tcp"):
         if getattr(args, flag) is not None:
-            parser.exit(2, f"vgi-rpc-conformance: --{flag.replace('_', '-')} is not supported yet\n")
-    server = RpcServer(ConformanceService, ConformanceServiceImpl(), enable_describe=args.describe)
+            parser.exit(2, f"vgi-rpc-conformance: --{flag} is not supported yet\n")
+    access_log = AccessLog(args.access_log) if args.access_log is not None else None
+    server = RpcServer(
+        ConformanceService,
+        ConformanceServiceImpl(),
+        enable_describe=args.describe,
+        observers=[access_log] if access_log is not None else [],
+    )
+    if access_log is not None:
+        access_log.bind(server)
     if args.http is not None:
         serve_http_worker(server, args)
         sys.exit(0)
-    run_server(server)
+    run_server(server, argv=[])  # this command line is parsed above
     sys.exit(0)
 
 

@@ -30,6 +30,8 @@ from ._core.streams import StreamState as StreamState
 from ._core.typemap import ArrowType as ArrowType
 from .client import RpcConnection as RpcConnection
 from .client import StreamSession as StreamSession
+from .dynamic import DynamicClient as DynamicClient
+from .dynamic import dynamic_connect as dynamic_connect
 from .errors import ArgumentError as ArgumentError
 from .errors import ConnectionClosedError as ConnectionClosedError
 from .errors import ImplementationError as ImplementationError
@@ -87,6 +89,7 @@ __all__ = [
     "CallContext",
     "CallStatistics",
     "ConnectionClosedError",
+    "DynamicClient",
     "ExchangeState",
     "IPCError",
     "ImplementationError",
@@ -119,6 +122,7 @@ __all__ = [
     "WorkerPool",
     "connect",
     "describe_rpc",
+    "dynamic_connect",
     "http_connect",
     "http_introspect",
     "introspect",

@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
+from ._core.codec import FixedRowCodec
 from ._core.framing import decode_messages
 from ._core.invoke import ClientStream, Phase, RequestEncoder, is_data, read_unary_reply
 from ._core.ipc import IpcValidation, Items
@@ -182,7 +183,14 @@ class RpcConnection(Generic[P]):
         (abort or self.driver.close)()
 
     def _call_unary(self, spec: MethodSpec, encoder: RequestEncoder, args: tuple[Any, ...], kwargs: Any) -> Any:
-        data = encoder.encode(args, kwargs)
+        return self.call_request(spec, encoder.encode(args, kwargs), encoder.reply_codec)
+
+    def call_request(self, spec: MethodSpec, data: bytes, codec: FixedRowCodec | None = None) -> Any:
+        """Send one complete unary request stream for *spec*; its decoded result (or its RpcError raised).
+
+        For callers that build requests themselves (``vgi_rpc.dynamic``); *codec* reads a
+        fixed-row reply straight from its bytes when it applies.
+        """
         with self._lock:
             self._check_usable()
             watchdog = self._watchdog
@@ -190,7 +198,6 @@ class RpcConnection(Generic[P]):
                 watchdog.arm()
             try:
                 messages = self.driver.unary(data, spec.name + "()")
-                codec = encoder.reply_codec
                 if codec is not None:
                     row = codec.decode(messages)
                     if row is not None:

@@ -42,8 +42,6 @@ import pyarrow as pa
 
 from ._core.codec import request_metadata
 from ._core.describe import MethodDescription, ProtocolList, Reflection, ServiceDescription, to_service_description
-from ._core.framing import decode_messages
-from ._core.invoke import read_unary_reply
 from ._core.ipc import IpcValidation, encode_stream
 from ._core.keys import REFLECTION_PROTOCOL
 from ._core.longstream import ByteStream
@@ -422,22 +420,7 @@ class DynamicClient:
     def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         """Call unary *method*; its result as a Python value (``as_py()``; a dataclass blob as a dict)."""
         spec = self._spec(method, "unary")
-        data = self.request(method, params)
-        conn = self.connection
-        with conn._lock:
-            conn._check_usable()
-            watchdog = conn._watchdog
-            if watchdog is not None:
-                watchdog.arm()
-            try:
-                _, items = decode_messages(conn.driver.unary(data, method + "()"))
-            except BaseException as exc:  # the reply may still be on its way: the connection is out of step
-                conn._broken = exc
-                raise conn._explained(exc) from exc.__cause__
-            finally:
-                if watchdog is not None:
-                    watchdog.disarm()
-        return read_unary_reply(spec, items, conn.on_log, conn.ipc_validation, conn.offload)
+        return self.connection.call_request(spec, self.request(method, params))
 
     def open(self, method: str, params: Mapping[str, Any] | None = None) -> StreamSession:
         """Start stream *method*: the raw :class:`~vgi_rpc.client.StreamSession` (``AnnotatedBatch`` out)."""

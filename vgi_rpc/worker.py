@@ -8,9 +8,11 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ._core.keys import TRANSPORT_SHM
 from .access_log import AccessLog
 from .server import RpcServer
 from .transports.pipe import PipeTransport
+from .transports.shm import ShmAttacher
 
 __all__ = ["access_log_option", "http_options", "run_server", "serve_http_worker"]
 
@@ -56,7 +58,9 @@ def run_server(
     ``--max-response-bytes N``) the worker serves 127.0.0.1, prints ``PORT:<port>`` on stdout
     once it listens, and runs until interrupted. ``--access-log PATH`` (either mode) appends
     one JSON line per call to PATH (see :mod:`vgi_rpc.access_log`). Other arguments are left
-    to the worker script. *argv* replaces ``sys.argv[1:]`` as the command line.
+    to the worker script. *argv* replaces ``sys.argv[1:]`` as the command line. On stdio, a
+    client that advertises a shared-memory segment (``vgi_rpc.shm_segment_name``) gets results
+    and stream outputs of 128 KiB or more through it.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     log_path = access_log_option(args)
@@ -86,7 +90,10 @@ def run_server(
         os.fdopen(os.dup(0), "rb", buffering=1 << 16),
         os.fdopen(out_fd, "wb", buffering=0),
     )
+    attacher = ShmAttacher()  # a client that advertises a shared-memory segment gets big batches through it
+    server.dispatcher.transport_options[TRANSPORT_SHM] = b"true"
     try:
-        server.serve(transport)
+        server.serve(transport, offload_for=attacher)
     finally:
         transport.close()
+        attacher.close()

@@ -88,3 +88,11 @@ def test_unary_groups_filter_pins_64(peer_python: Path, tmp_path: Path) -> None:
 def test_describe_flag_hosts_reflection(peer_python: Path, tmp_path: Path) -> None:
     report = run_runner(peer_python, tmp_path, ["--describe"], "--filter", "scalar_echo.*,producer_stream.*")
     assert report["failed"] == 0 and report["passed"] > 0, failures(report)
+
+
+def test_full_conformance_with_shared_memory(peer_python: Path, tmp_path: Path) -> None:
+    """vgi-rpc-test --shm 4194304: everything that passes over the plain pipe passes (107/6/0)."""
+    report = run_runner(peer_python, tmp_path, [], "--shm", "4194304", "--timeout", "600")
+    assert report["failed"] == 0, failures(report)
+    assert {r["name"] for r in report["results"] if r["skipped"]} == HTTP_ONLY
+    assert (report["passed"], report["skipped"]) == (107, 6)

@@ -6,7 +6,9 @@ below the payload, in both directions.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from vgi_rpc.shm import ShmPipeTransport, ShmSegment
 
 pytestmark = pytest.mark.interop
 WORKERS = Path(__file__).resolve().parents[1] / "workers"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Counted:
@@ -90,3 +93,46 @@ def test_a_batch_larger_than_the_segment_falls_back_inline(peer_python: Path) ->
         pipe.close()
         segment.close()
         segment.unlink()
+
+
+PEER_CLIENT = """
+import json, sys
+sys.path.append(sys.argv[1])
+from vgi_rpc import AnnotatedBatch, RpcConnection, ShmPipeTransport, SubprocessTransport
+from vgi_rpc.shm import ShmSegment
+from benchmarks.service import Bench
+segment = ShmSegment.create(64 << 20)
+pipe = SubprocessTransport(json.loads(sys.argv[2]))
+out = {}
+try:
+    with RpcConnection(Bench, ShmPipeTransport(pipe, segment)) as proxy:
+        batches = list(proxy.bulk(batches=4, rows=262144))
+        out["rows"] = sum(b.batch.num_rows for b in batches)
+        out["via_shm"] = sum(1 for b in batches if b.custom_metadata and b"vgi_rpc.shm_source" in b.custom_metadata)
+        big = AnnotatedBatch.from_pydict({"v": list(range(100_000))})
+        with proxy.echo() as session:
+            out["echo"] = session.exchange(big).batch.num_rows
+finally:
+    pipe.close()
+    segment.close()
+    segment.unlink()
+print(json.dumps(out))
+"""
+
+
+def test_the_reference_client_and_segment_against_our_worker(run_peer: Any, tmp_path: Path) -> None:
+    counts = tmp_path / "counts.json"
+    worker = [
+        sys.executable,
+        str(WORKERS / "counting_relay.py"),
+        str(counts),
+        sys.executable,
+        str(ROOT / "benchmarks" / "service.py"),
+    ]
+    done = run_peer(PEER_CLIENT, str(ROOT), json.dumps(worker))
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out == {"rows": 4 * 262_144, "via_shm": 4, "echo": 100_000}
+    crossed = json.loads(counts.read_text())
+    # 16 MiB down and 800 KB up (and 800 KB back) went through the segment; the pipe carried pointers
+    assert crossed["from_worker"] < 50_000 and crossed["to_worker"] < 20_000, crossed

@@ -124,6 +124,8 @@ class Dispatcher:
         self.include_tracebacks = include_tracebacks
         self.observers = list(observers)
         self.offload = offload
+        # what __transport_options__ answers; a driver that serves a side channel turns it on
+        self.transport_options: dict[bytes, bytes] = {keys.TRANSPORT_SHM: b"false"}
         self.env = CallEnv(server_id, ipc_validation, include_tracebacks, offload, self._report if observers else None)
         self.hosted = {h.spec.name: h for h in hosted}
         self._bound: dict[tuple[str, str], _Bound] = {}
@@ -190,7 +192,7 @@ class Dispatcher:
                     (
                         self._empty,
                         {
-                            keys.TRANSPORT_SHM: b"false",
+                            **self.transport_options,
                             keys.REQUEST_VERSION_KEY: keys.REQUEST_VERSION_B,
                             keys.SERVER_ID: self.server_id.encode(),
                         },

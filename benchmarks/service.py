@@ -46,6 +46,17 @@ class EchoState(ExchangeState):
         out.emit(input.batch)
 
 
+_SINK_SCHEMA = pa.schema([pa.field("rows", pa.int64())])
+
+
+@dataclass
+class SinkState(ExchangeState):
+    """Takes each input batch and answers with its row count (an upload benchmark)."""
+
+    def exchange(self, input: AnnotatedBatch, out: OutputCollector, ctx: CallContext) -> None:
+        out.emit_pydict({"rows": [input.batch.num_rows]})
+
+
 class Color(enum.Enum):
     RED = "red"
     GREEN = "green"
@@ -65,6 +76,8 @@ class Bench(Protocol):
 
     def echo(self) -> Stream[ExchangeState]: ...
 
+    def sink(self) -> Stream[ExchangeState]: ...
+
 
 class BenchImpl:
     def noop(self) -> None:
@@ -78,6 +91,9 @@ class BenchImpl:
 
     def bulk(self, batches: int, rows: int) -> Stream[BulkState]:
         return Stream(output_schema=_BULK_SCHEMA, state=BulkState(batches, rows))
+
+    def sink(self) -> Stream[SinkState]:
+        return Stream(output_schema=_SINK_SCHEMA, state=SinkState(), input_schema=_BULK_SCHEMA)
 
     def echo(self) -> Stream[EchoState]:
         schema = pa.schema([pa.field("v", pa.int64())])

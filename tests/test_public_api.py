@@ -40,6 +40,7 @@ EXPECTED = {
     "RpcMethodInfo",
     "RpcServer",
     "RpcTimeoutError",
+    "ShmPipeTransport",
     "ServiceDescription",
     "StderrMode",
     "Stream",

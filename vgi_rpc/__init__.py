@@ -53,6 +53,7 @@ from .transports.pipe import make_pipe_pair as make_pipe_pair
 from .transports.pipe import serve_pipe as serve_pipe
 from .transports.pool import PoolMetrics as PoolMetrics
 from .transports.pool import WorkerPool as WorkerPool
+from .transports.shm import ShmPipeTransport as ShmPipeTransport
 from .transports.subprocess import StderrMode as StderrMode
 from .transports.subprocess import SubprocessTransport as SubprocessTransport
 from .transports.subprocess import connect as connect
@@ -111,6 +112,7 @@ __all__ = [
     "RpcServer",
     "RpcTimeoutError",
     "ServiceDescription",
+    "ShmPipeTransport",
     "StderrMode",
     "Stream",
     "StreamSession",

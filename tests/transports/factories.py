@@ -36,7 +36,7 @@ from vgi_rpc.shm import ShmPipeTransport, ShmSegment
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = str(Path(__file__).parent.parent / "workers" / "everything_worker.py")
 
-KINDS = ["pipe", "subprocess", "shm", "pool", "turns", "waitress", "gunicorn"]
+KINDS = ["pipe", "subprocess", "shm", "pool", "pool-shm", "turns", "waitress", "gunicorn"]
 HTTP_KINDS = ["waitress", "gunicorn"]
 BYTE_STREAM_KINDS = ["pipe", "subprocess"]
 
@@ -64,8 +64,9 @@ def open_service(kind: str, service: str, on_log: Callable[[Message], None] | No
             RpcConnection(protocol, transport, on_log=on_log) as proxy,
         ):
             yield proxy
-    elif kind == "pool":
-        with POOL.connect(protocol, [sys.executable, WORKER, *args], on_log=on_log) as proxy:
+    elif kind in ("pool", "pool-shm"):
+        pool = POOL if kind == "pool" else POOL_SHM
+        with pool.connect(protocol, [sys.executable, WORKER, *args], on_log=on_log) as proxy:
             yield proxy
     elif kind == "turns":
         impl = impl_class()
@@ -80,6 +81,7 @@ def open_service(kind: str, service: str, on_log: Callable[[Message], None] | No
 
 
 POOL = WorkerPool(max_idle=4, idle_timeout=30.0)  # shared by the contract suite; closed at the session's end
+POOL_SHM = WorkerPool(max_idle=4, idle_timeout=30.0, shm_size=4 << 20)
 HTTP_APP = "tests.workers.http_app:app"
 _HTTP_SERVERS: dict[tuple[str, str], tuple[subprocess.Popen[bytes], str]] = {}
 
@@ -114,6 +116,7 @@ def http_server(kind: str, service: str) -> str:
 def stop_http_servers() -> None:
     """Stop every server http_server started (by PID), and the pool's workers."""
     POOL.close()
+    POOL_SHM.close()
     while _HTTP_SERVERS:
         proc, _ = _HTTP_SERVERS.popitem()[1]
         stop(proc)

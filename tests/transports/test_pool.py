@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -151,3 +152,26 @@ def test_a_borrowed_worker_ends_when_it_comes_back_to_a_closed_pool() -> None:
         pool.close()
         assert proxy.ping() == "pong"  # still usable while borrowed
     assert _ended(pid)
+
+
+def test_each_borrow_gets_its_own_segment_and_big_batches_cross_it() -> None:
+    import os as _os
+
+    from benchmarks.service import Bench
+
+    bench = [sys.executable, str(Path(WORKER).parents[2] / "benchmarks" / "service.py")]
+    pool = WorkerPool(max_idle=2, shm_size=32 << 20)
+    names = []
+    try:
+        for _ in range(3):
+            with pool.connect(Bench, bench) as proxy:
+                transport = proxy._connection.transport  # type: ignore[attr-defined]
+                rows = sum(b.batch.num_rows for b in proxy.bulk(batches=3, rows=262_144))
+                assert rows == 3 * 262_144
+                assert transport.offload.resolved == 3  # the 4 MiB batches came through the segment
+                names.append(transport.shm.name)
+                assert _os.path.exists(f"/dev/shm/{transport.shm.name}")
+            assert not _os.path.exists(f"/dev/shm/{names[-1]}")  # unlinked when the borrow ended
+        assert len(set(names)) == 3 and pool.metrics.spawns == 1  # one worker, a new segment each time
+    finally:
+        pool.close()

@@ -5,7 +5,9 @@ when the ``with`` block ends, if the connection is still in step: no transport f
 stream left open, the process alive. Anything else is discarded (the process ended), never
 handed out again. Idle workers beyond ``max_idle`` or older than ``idle_timeout`` seconds are
 evicted by a reaper thread; ``close()`` ends every idle worker (borrowed ones end when they come
-back). Only the ``vgi_rpc.pool`` logger speaks.
+back). With ``shm_size`` each borrow gets its own shared-memory segment of that many bytes
+(results and stream batches of 128 KiB or more cross it), unlinked when the borrow ends.
+Only the ``vgi_rpc.pool`` logger speaks.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, TypeVar
 from .._core.ipc import IpcValidation
 from ..client import ProtocolClass, RpcConnection
 from ..log import Message
+from .shm import ShmPipeTransport, ShmSegment
 from .subprocess import StderrMode, SubprocessTransport
 
 __all__ = ["PoolMetrics", "WorkerPool"]
@@ -63,14 +66,13 @@ class WorkerPool:
         stderr_logger: logging.Logger | None = None,
         shm_size: int | None = None,
     ) -> None:
-        if shm_size is not None:
-            raise NotImplementedError("per-borrow shared memory (shm_size) is not supported yet")
         if max_idle < 0 or idle_timeout <= 0:
             raise ValueError("max_idle must be >= 0 and idle_timeout > 0")
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
         self.stderr = stderr
         self.stderr_logger = stderr_logger
+        self.shm_size = shm_size
         self._lock = threading.Lock()
         self._idle: list[_Idle] = []
         self._active = 0
@@ -114,10 +116,15 @@ class WorkerPool:
         """Borrow a worker running *cmd* and yield a typed proxy; the worker goes back when the block ends."""
         transport = self._borrow(list(cmd))
         connection: RpcConnection[P] | None = None
+        segment = None
         try:
+            wire: SubprocessTransport | ShmPipeTransport = transport
+            if self.shm_size is not None:  # each borrow gets its own segment, gone when it ends
+                segment = ShmSegment.create(self.shm_size)
+                wire = ShmPipeTransport(transport, segment)
             connection = RpcConnection(
                 protocol,
-                transport,
+                wire,
                 on_log=on_log,
                 external_location=external_location,
                 ipc_validation=ipc_validation,
@@ -126,6 +133,9 @@ class WorkerPool:
             yield connection.proxy
         finally:
             self._give_back(transport, connection)
+            if segment is not None:
+                segment.close()
+                segment.unlink()
 
     def close(self) -> None:
         """End every idle worker and the reaper; workers still lent out end when they come back."""

@@ -193,7 +193,7 @@ class ShmAttacher:
 
     def __init__(self, threshold: int = MIN_BATCH_BYTES) -> None:
         self.threshold = threshold
-        self._offloads: dict[str, ShmOffload] = {}
+        self._offloads: dict[str, ShmOffload] = {}  # at most one: the segment the client uses now
 
     def __call__(self, messages: list[tuple[bytes | bytearray, bool]]) -> ShmOffload | None:
         """The offload of the segment the request advertises, or None."""
@@ -205,7 +205,8 @@ class ShmAttacher:
             return None
         name = raw.decode("utf-8", "replace")
         offload = self._offloads.get(name)
-        if offload is None:
+        if offload is None:  # a new segment (a pooled worker's next borrower): let the old one go
+            self.close()
             offload = self._offloads[name] = ShmOffload(ShmSegment.attach(name), self.threshold)
         return offload
 

@@ -1,0 +1,58 @@
+"""One shared-memory benchmark run (run under either library): bulk download or upload, over shm or the pipe.
+
+    python _shm_client.py <shm|pipe> <download|upload> <batches> <worker command as JSON>
+
+Prints JSON: MB/s of the timed run (after one warm-up run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import pyarrow as pa
+from service import Bench
+
+from vgi_rpc import RpcConnection, ShmPipeTransport, SubprocessTransport
+from vgi_rpc.shm import ShmSegment
+
+ROWS = 262_144  # 4 MiB per batch (int64 + float64)
+
+
+def run(proxy: Bench, workload: str, batches: int, upload: pa.RecordBatch) -> int:
+    if workload == "download":
+        return sum(b.batch.nbytes for b in proxy.bulk(batches=batches, rows=ROWS))
+    with proxy.sink() as session:
+        for _ in range(batches):
+            session.exchange(upload)
+    return batches * upload.nbytes
+
+
+def main() -> None:
+    mode, workload, batches, worker = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+    upload = pa.RecordBatch.from_pydict(
+        {"i": pa.array(range(ROWS), pa.int64()), "f": pa.array([0.5] * ROWS, pa.float64())}
+    )
+    pipe = SubprocessTransport(worker)
+    segment = ShmSegment.create(size=64 << 20) if mode == "shm" else None
+    transport = ShmPipeTransport(pipe, segment) if segment is not None else pipe
+    try:
+        with RpcConnection(Bench, transport) as proxy:
+            run(proxy, workload, 4, upload)
+            start = time.perf_counter()
+            moved = run(proxy, workload, batches, upload)
+            seconds = time.perf_counter() - start
+    finally:
+        pipe.close()
+        if segment is not None:
+            segment.close()
+            segment.unlink()
+    print(json.dumps({"impl": __import__("vgi_rpc").__file__, "mb_s": moved / seconds / 1e6}))
+
+
+if __name__ == "__main__":
+    main()

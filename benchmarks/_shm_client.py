@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pyarrow as pa
 from service import Bench
 
-from vgi_rpc import RpcConnection, ShmPipeTransport, SubprocessTransport
+from vgi_rpc import AnnotatedBatch, RpcConnection, ShmPipeTransport, SubprocessTransport
 from vgi_rpc.shm import ShmSegment
 
 ROWS = 262_144  # 4 MiB per batch (int64 + float64)
@@ -26,9 +26,10 @@ ROWS = 262_144  # 4 MiB per batch (int64 + float64)
 def run(proxy: Bench, workload: str, batches: int, upload: pa.RecordBatch) -> int:
     if workload == "download":
         return sum(b.batch.nbytes for b in proxy.bulk(batches=batches, rows=ROWS))
+    item = AnnotatedBatch(upload)
     with proxy.sink() as session:
         for _ in range(batches):
-            session.exchange(upload)
+            session.exchange(item)
     return batches * upload.nbytes
 
 

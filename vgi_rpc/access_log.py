@@ -41,7 +41,6 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from ._core.describe import protocol_hash
@@ -84,20 +83,7 @@ def add_observer(server: RpcServer, observer: CallObserver) -> None:
 
     A server built without observers does not report stream calls; this turns reporting on.
     """
-    dispatcher = server.dispatcher
-    observers = dispatcher.observers
-    observers.append(observer)
-    if dispatcher.env.report is None:
-        # the Dispatcher only wires stream reporting when built with observers (see the report)
-        dispatcher.env = dataclasses.replace(dispatcher.env, report=_report_to(observers))
-
-
-def _report_to(observers: list[CallObserver]) -> Callable[[CallRecord], None]:
-    def report(record: CallRecord) -> None:
-        for observer in observers:
-            observer.on_end(record)
-
-    return report
+    server.add_observer(observer)
 
 
 class AccessLog:

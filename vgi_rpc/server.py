@@ -70,6 +70,10 @@ class RpcServer:
             offload=offload,
         )
 
+    def add_observer(self, observer: CallObserver) -> None:
+        """Report every call to *observer* (access log, tracing) from now on; call it before serving."""
+        self.dispatcher.add_observer(observer)
+
     @property
     def protocol_name(self) -> str:
         """The wire name of the served Protocol."""

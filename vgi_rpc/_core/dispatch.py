@@ -616,6 +616,12 @@ class Dispatcher:
         reply.refusal = refusal
         return reply
 
+    def add_observer(self, observer: CallObserver) -> None:
+        """Report every call to *observer* from now on (call before serving)."""
+        self.observers.append(observer)
+        if self.env.report is None:
+            self.env = replace(self.env, report=self._report)
+
     def refuse_token(self, message: str) -> Reply:
         """The refusal of a stream turn whose token cannot be used (altered, expired, another method...)."""
         reply = self.error_reply(token_fault(message), EMPTY_SCHEMA, None)

@@ -1,6 +1,6 @@
 """One shared-memory benchmark run (run under either library): bulk download or upload, over shm or the pipe.
 
-    python _shm_client.py <shm|pipe> <download|upload> <batches> <worker command as JSON>
+    python _shm_client.py <shm|pipe|pool-shm> <download|upload> <batches> <worker command as JSON>
 
 Prints JSON: MB/s of the timed run (after one warm-up run).
 """
@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pyarrow as pa
 from service import Bench
 
-from vgi_rpc import AnnotatedBatch, RpcConnection, ShmPipeTransport, SubprocessTransport
+from vgi_rpc import AnnotatedBatch, RpcConnection, ShmPipeTransport, SubprocessTransport, WorkerPool
 from vgi_rpc.shm import ShmSegment
 
 ROWS = 262_144  # 4 MiB per batch (int64 + float64)
@@ -38,6 +38,18 @@ def main() -> None:
     upload = pa.RecordBatch.from_pydict(
         {"i": pa.array(range(ROWS), pa.int64()), "f": pa.array([0.5] * ROWS, pa.float64())}
     )
+    if mode == "pool-shm":  # a WorkerPool borrow with its own segment
+        pool = WorkerPool(max_idle=1, shm_size=64 << 20)
+        try:
+            with pool.connect(Bench, worker) as proxy:
+                run(proxy, workload, 4, upload)
+                start = time.perf_counter()
+                moved = run(proxy, workload, batches, upload)
+                seconds = time.perf_counter() - start
+        finally:
+            pool.close()
+        print(json.dumps({"impl": __import__("vgi_rpc").__file__, "mb_s": moved / seconds / 1e6}))
+        return
     pipe = SubprocessTransport(worker)
     segment = ShmSegment.create(size=64 << 20) if mode == "shm" else None
     transport = ShmPipeTransport(pipe, segment) if segment is not None else pipe

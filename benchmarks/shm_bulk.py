@@ -4,7 +4,8 @@
 
 Download: a producer of ``--batches`` batches of 4 MiB; upload: an exchange taking as many 4 MiB
 inputs (answering each with its row count). Each side uses its own client and its own worker
-(a subprocess), with a 64 MiB segment for shm. Placements: client and worker on one CPU, and on
+(a subprocess), with a 64 MiB segment for shm (``pool-shm``: the worker borrowed from a
+``WorkerPool(shm_size=64 MiB)``). Placements: client and worker on one CPU, and on
 two (``os.sched_setaffinity`` for the client, ``taskset`` for the worker). Rounds interleave every
 configuration; the table shows the best and the median MB/s.
 """
@@ -46,7 +47,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for placement in ("one CPU", "split"):
                 for workload in ("download", "upload"):
-                    for mode in ("shm", "pipe"):
+                    for mode in ("pool-shm", "shm", "pipe"):
                         for side, (python, where) in sides.items():
                             worker_cpu = "0" if placement == "one CPU" else "1"
                             worker = ["taskset", "-c", worker_cpu, *python, str(where / "service.py")]
@@ -73,7 +74,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for placement in ("one CPU", "split"):
         for workload in ("download", "upload"):
-            for mode in ("shm", "pipe"):
+            for mode in ("pool-shm", "shm", "pipe"):
                 ours = results[(placement, workload, mode, "ours")]
                 ref = results[(placement, workload, mode, "reference")]
                 cells = [placement, workload, mode, f"{max(ours):.0f}", f"{statistics.median(ours):.0f}"]

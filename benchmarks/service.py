@@ -106,4 +106,11 @@ if __name__ == "__main__":
     sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import vgi_rpc
 
-    vgi_rpc.run_server(Bench, BenchImpl())
+    if os.environ.get("VGI_BENCH_OBSERVER") == "access-log":  # ours only: benchmarks/observer_cost.py
+        from vgi_rpc.access_log import AccessLog
+
+        server = vgi_rpc.RpcServer(Bench, BenchImpl())
+        AccessLog().attach(server)  # the vgi_rpc.access logger only, which is off
+        vgi_rpc.run_server(server)
+    else:
+        vgi_rpc.run_server(Bench, BenchImpl())

@@ -199,3 +199,62 @@ def test_only_the_api_is_imported() -> None:
     code = "import sys, vgi_rpc.otel; print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _client_span_parents_server_span(
+    proxy: Any, provider: TracerProvider, exporter: InMemorySpanExporter, turns: int = 1
+) -> None:
+    tracer = provider.get_tracer("test-client")
+    with tracer.start_as_current_span("client-call", kind=SpanKind.CLIENT) as client_span:
+        assert proxy.ping() == "pong"
+        assert [b.batch.column(0)[0].as_py() for b in proxy.count(n=2)] == [0, 1]
+    spans = wait_spans(exporter, 2 + turns)  # ping, count (one span per HTTP turn), the client's own
+    server_spans = [s for s in spans if s.kind is SpanKind.SERVER]
+    assert {s.name for s in server_spans} == {"vgi_rpc/StreamService/ping", "vgi_rpc/StreamService/count"}
+    assert len(server_spans) == 1 + turns
+    client_ctx = client_span.get_span_context()
+    for span in server_spans:
+        assert span.parent is not None
+        assert span.parent.span_id == client_ctx.span_id
+        assert span.context.trace_id == client_ctx.trace_id
+
+
+def test_our_client_sends_traceparent_and_the_server_span_is_its_child(
+    tracing: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """The client injects the current context into the request metadata; the server parents its span under it."""
+    provider, exporter = tracing
+    client, server_side = make_pipe_pair()
+    server = RpcServer(StreamService, StreamServiceImpl())
+    instrument_server(server, provider)
+    thread = threading.Thread(target=server.serve, args=(server_side,), daemon=True)
+    thread.start()
+    try:
+        with RpcConnection(StreamService, client) as proxy:
+            _client_span_parents_server_span(proxy, provider, exporter)
+            assert proxy.ping() == "pong"  # no current span: no traceparent, a root server span
+            (root,) = wait_spans(exporter, 1)
+            assert root.parent is None
+    finally:
+        thread.join(timeout=5)
+        server_side.close()
+
+
+def test_traceparent_over_http(tracing: tuple[TracerProvider, InMemorySpanExporter]) -> None:
+    from vgi_rpc.http import http_connect
+    from vgi_rpc.http.server import serve_http
+
+    provider, exporter = tracing
+    server = RpcServer(StreamService, StreamServiceImpl())
+    instrument_server(server, provider)
+    ports: list[int] = []
+    ready = threading.Event()
+
+    def run() -> None:
+        serve_http(server, ready=lambda port: (ports.append(port), ready.set()))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    with http_connect(StreamService, f"http://127.0.0.1:{ports[0]}") as proxy:
+        _client_span_parents_server_span(proxy, provider, exporter, turns=3)  # every turn is a child

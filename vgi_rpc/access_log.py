@@ -137,18 +137,25 @@ class AccessLog:
 
     # -- CallObserver -------------------------------------------------------------------------
 
+    def enabled(self) -> bool:
+        """Records are wanted while there is a file or the ``vgi_rpc.access`` logger is on."""
+        return self._file is not None or ACCESS_LOGGER.isEnabledFor(logging.INFO)
+
     def on_start(self, record: CallRecord) -> None:
         """Nothing to do when a call starts: the record is written when it ends."""
 
     def on_end(self, record: CallRecord) -> None:
-        """Write the record of a call that ended."""
+        """Write the record of a call that ended (nothing is built when there is no file and the logger is off)."""
+        logged = ACCESS_LOGGER.isEnabledFor(logging.INFO)
+        if self._file is None and not logged:
+            return
         fields = self.fields(record)
         if self._file is not None:
             line = (json.dumps(fields, default=str, ensure_ascii=False) + "\n").encode()
             with self._lock:
                 if self._file is not None:
                     self._file.write(line)
-        if ACCESS_LOGGER.isEnabledFor(logging.INFO):
+        if logged:
             extra = {k: v for k, v in fields.items() if k not in _RESERVED}
             ACCESS_LOGGER.info("%s", fields["message"], extra=extra)
 

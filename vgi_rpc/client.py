@@ -9,6 +9,7 @@ the driver and the state machine.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
@@ -67,6 +68,27 @@ class Driver(Protocol):
         """Release the transport."""
 
 
+def trace_metadata() -> dict[bytes, bytes] | None:
+    """The current OpenTelemetry trace context as request metadata (``traceparent``, ``tracestate``).
+
+    Costs one dictionary lookup when OpenTelemetry is not in use (never imported by the program);
+    otherwise its global propagator injects the current context, and None when there is no span.
+    """
+    if "opentelemetry.trace" not in sys.modules:
+        return None
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return {k.encode(): v.encode() for k, v in carrier.items()} or None
+
+
+def _traced(md: dict[bytes, bytes] | None) -> dict[bytes, bytes] | None:
+    """A turn-per-request input's metadata with the current trace context (each turn is a request)."""
+    trace = trace_metadata()
+    return {**md, **trace} if md and trace else (trace or md)
+
+
 class _ProxyBase:
     """Base of the generated proxy classes; one method per RPC method."""
 
@@ -83,7 +105,7 @@ def _make_method(spec: MethodSpec, encoder: RequestEncoder) -> Callable[..., Any
     if spec.is_stream:
 
         def stream_call(self: _ProxyBase, *args: Any, **kwargs: Any) -> StreamSession:
-            return StreamSession(self._connection, spec, encoder.encode(args, kwargs))
+            return StreamSession(self._connection, spec, encoder.encode(args, kwargs, trace_metadata()))
 
         stream_call.__name__ = spec.name
         stream_call.__doc__ = spec.info.doc
@@ -183,7 +205,7 @@ class RpcConnection(Generic[P]):
         (abort or self.driver.close)()
 
     def _call_unary(self, spec: MethodSpec, encoder: RequestEncoder, args: tuple[Any, ...], kwargs: Any) -> Any:
-        return self.call_request(spec, encoder.encode(args, kwargs), encoder.reply_codec)
+        return self.call_request(spec, encoder.encode(args, kwargs, trace_metadata()), encoder.reply_codec)
 
     def call_request(self, spec: MethodSpec, data: bytes, codec: FixedRowCodec | None = None) -> Any:
         """Send one complete unary request stream for *spec*; its decoded result (or its RpcError raised).
@@ -360,7 +382,8 @@ class StreamSession:
             if answered:
                 self._end_if_ended()
                 return out
-        return self._turn(*state.tick(metadata))
+        batch, md = state.tick(metadata)
+        return self._turn(batch, _traced(md) if state.turn_per_request else md)
 
     def __iter__(self) -> Iterator[AnnotatedBatch]:
         try:
@@ -379,7 +402,8 @@ class StreamSession:
         """
         if self._done:
             raise ProtocolError(f"{self.method.name}(): Stream has been closed or cancelled")
-        out = self._turn(*self._state.exchange(batch))
+        data, md = self._state.exchange(batch)
+        out = self._turn(data, _traced(md) if self._state.turn_per_request else md)
         if out is None:
             raise ProtocolError(f"{self.method.name}(): the server ended the stream without an output batch")
         return out

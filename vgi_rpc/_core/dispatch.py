@@ -123,6 +123,7 @@ class Dispatcher:
         self.ipc_validation = ipc_validation
         self.include_tracebacks = include_tracebacks
         self.observers = list(observers)
+        self._gates = [getattr(o, "enabled", None) for o in self.observers]
         self.offload = offload
         # what __transport_options__ answers; a driver that serves a side channel turns it on
         self.transport_options: dict[bytes, bytes] = {keys.TRANSPORT_SHM: b"false"}
@@ -318,7 +319,7 @@ class Dispatcher:
         offload: Offload | None,
     ) -> Reply | StreamCall:
         record = None
-        if self.observers:
+        if self.observers and self._observing():
             rows = 1 if bound.method.params else 0  # a parameterless request has 0 rows
             record = self._begin(bound, _new_request_id(), auth, bound.method.params_schema, rows)
             stats = record.stats
@@ -346,8 +347,9 @@ class Dispatcher:
         bound = routed
         batch = request.batch
         record = None
-        if self.observers:
-            record = self._begin(bound, _new_request_id(), auth, request.schema, batch.num_rows if batch else 0)
+        if self.observers and self._observing():
+            rows = batch.num_rows if batch else 0
+            record = self._begin(bound, _new_request_id(), auth, request.schema, rows, md)
             if batch is not None:
                 record.count_in(batch)
         request_id = record.request_id if record is not None else _new_request_id()
@@ -356,7 +358,13 @@ class Dispatcher:
     # -- observers ----------------------------------------------------------------------------
 
     def _begin(
-        self, bound: _Bound, request_id: str, auth: AuthContext | None, schema: pa.Schema, rows: int
+        self,
+        bound: _Bound,
+        request_id: str,
+        auth: AuthContext | None,
+        schema: pa.Schema,
+        rows: int,
+        md: Mapping[bytes, bytes] | None = None,
     ) -> CallRecord:
         m = bound.method
         record = CallRecord(
@@ -367,8 +375,9 @@ class Dispatcher:
             request_id=request_id,
             auth=auth or AuthContext.anonymous(),
             start_ns=time.perf_counter_ns(),
-            request_fields=[(f.name, str(f.type)) for f in schema],
+            request_schema=schema,
             request_rows=rows,
+            transport_metadata=_trace_context(md) if md else {},
         )
         for observer in self.observers:
             observer.on_start(record)
@@ -376,7 +385,7 @@ class Dispatcher:
 
     def _begin_unrouted(self, md: Mapping[bytes, bytes], auth: AuthContext | None) -> CallRecord | None:
         """The record of a request that reached no method (a fault or a reserved name)."""
-        if not self.observers:
+        if not (self.observers and self._observing()):
             return None
         record = CallRecord(
             protocol=md.get(keys.PROTOCOL, b"").decode("utf-8", "replace"),
@@ -543,8 +552,11 @@ class Dispatcher:
         protocol: str | None = None,
         method: str | None = None,
         auth: AuthContext | None = None,
+        metadata: Mapping[bytes, bytes] | None = None,
     ) -> StreamCall | Reply:
         """Continue a stream call sealed by ``StreamCall.seal`` (in this process or another one).
+
+        *metadata* is the turn's input metadata (observers see its trace context).
 
         *protocol* and *method*, when given, must be the ones the token was made for. A token
         that was altered, truncated, made with another key or for another method gets an error
@@ -564,8 +576,8 @@ class Dispatcher:
                 f"the stream token was made for {sealed.protocol}.{sealed.method}, not {protocol}.{method}"
             )
         record = None
-        if self.observers:
-            record = self._begin(bound, sealed.request_id, auth, sealed.input_schema, 0)
+        if self.observers and self._observing():
+            record = self._begin(bound, sealed.request_id, auth, sealed.input_schema, 0, metadata)
         ctx = self._context(bound, sealed.request_id, auth, sealed.pending_logs.append)
         stream = Stream(sealed.output_schema, sealed.state, sealed.input_schema)
         return StreamCall(
@@ -616,9 +628,14 @@ class Dispatcher:
         reply.refusal = refusal
         return reply
 
+    def _observing(self) -> bool:
+        """Whether any observer wants records now (one with no ``enabled()`` always does)."""
+        return any(gate is None or gate() for gate in self._gates)
+
     def add_observer(self, observer: CallObserver) -> None:
         """Report every call to *observer* from now on (call before serving)."""
         self.observers.append(observer)
+        self._gates.append(getattr(observer, "enabled", None))
         if self.env.report is None:
             self.env = replace(self.env, report=self._report)
 
@@ -646,6 +663,16 @@ class Dispatcher:
 
 _I32 = struct.Struct("<i").unpack_from
 _NOT_FOUND = frozenset({"method_not_implemented", "protocol_not_supported"})
+
+
+def _trace_context(md: Mapping[bytes, bytes]) -> dict[str, str]:
+    """The W3C trace-context keys a request carried, for observers."""
+    out = {}
+    for key in (keys.TRACEPARENT, keys.TRACESTATE):
+        value = md.get(key)
+        if value is not None:
+            out[key.decode()] = value.decode("ascii", "replace")
+    return out
 
 
 def _new_request_id() -> str:

@@ -85,14 +85,16 @@ class RequestEncoder:
                 values[p.name] = p.default
         return values
 
-    def encode(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:
-        """The complete request IPC stream for one call."""
-        if self._empty_request is not None:
+    def encode(
+        self, args: tuple[Any, ...], kwargs: Mapping[str, Any], extra: Mapping[bytes, bytes] | None = None
+    ) -> bytes:
+        """The complete request IPC stream for one call (*extra*: metadata for this call only, e.g. a trace)."""
+        if self._empty_request is not None and not extra:
             if args or kwargs:
                 self.bind(args, kwargs)  # raises the right ArgumentError
             return self._empty_request
         values = self.bind(args, kwargs)
-        if self._fixed is not None:
+        if self._fixed is not None and not extra:
             encoded = self._fixed.encode([values[name] for name in self._names])
             if encoded is not None:
                 return encoded
@@ -111,7 +113,8 @@ class RequestEncoder:
             except (KeyError, AttributeError, pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
                 raise self._refused(p, value, exc) from None
         batch = pa.RecordBatch.from_arrays(arrays, schema=m.params_schema)
-        return bytes(encode_stream(m.params_schema, ((batch, self._metadata),)).to_pybytes())
+        md: Mapping[bytes, bytes] = self._metadata if not extra else {**extra, **dict(self._metadata)}
+        return bytes(encode_stream(m.params_schema, ((batch, md),)).to_pybytes())
 
     def _refused(self, p: ParamSpec, value: Any, exc: BaseException | None) -> ArgumentError:
         """The ArgumentError for *value* of parameter *p*, which failed to convert with *exc*."""

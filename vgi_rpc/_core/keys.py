@@ -36,6 +36,10 @@ SHM_SEGMENT_SIZE: Final = b"vgi_rpc.shm_segment_size"
 STREAM_STATE: Final = b"vgi_rpc.stream_state#b64"
 CALL_STATE: Final = b"vgi_rpc.call_state#b64"
 
+# W3C trace context, carried in request metadata (and as HTTP headers)
+TRACEPARENT: Final = b"traceparent"
+TRACESTATE: Final = b"tracestate"
+
 # streams
 CANCEL: Final = b"vgi_rpc.cancel"
 

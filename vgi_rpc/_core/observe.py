@@ -8,6 +8,7 @@ observer attached the core builds no record at all.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,9 +37,18 @@ class CallRecord:
     error_code: str = ""
     cancelled: bool = False
     stream_id: str = ""
-    request_fields: list[tuple[str, str]] = field(default_factory=list)
+    request_schema: pa.Schema | None = None  # of the request batch (request_fields, computed when read)
     request_rows: int = 0
     stats: CallStatistics = field(default_factory=CallStatistics)
+    # what the request carried for observers, lower-case names: "traceparent" and "tracestate"
+    # (W3C trace context from the request metadata) when present
+    transport_metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def request_fields(self) -> list[tuple[str, str]]:
+        """The request's parameter columns as (name, Arrow type text)."""
+        schema = self.request_schema
+        return [(f.name, str(f.type)) for f in schema] if schema is not None else []
 
     def count_in(self, batch: pa.RecordBatch) -> None:
         """Count one received data batch."""
@@ -56,7 +66,12 @@ class CallRecord:
 
 
 class CallObserver(Protocol):
-    """Receives each call's record when it starts and when it ends."""
+    """Receives each call's record when it starts and when it ends.
+
+    An observer may also have ``enabled() -> bool``: while every observer of a server says False
+    (an access log whose logger is off, say) the core builds no record at all, so observing costs
+    nothing then.
+    """
 
     def on_start(self, record: CallRecord) -> None:
         """Called once when a call starts (the record is filled in as the call goes on)."""

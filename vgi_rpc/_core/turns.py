@@ -106,7 +106,7 @@ def exchange_turn(
         token = base64.b64decode(md[keys.STREAM_STATE], validate=True)
     except ValueError:
         return TurnReply.of(dispatcher.refuse_token("the stream token is not base64"))
-    resumed = dispatcher.resume(token, sealer, protocol=protocol, method=method, auth=auth)
+    resumed = dispatcher.resume(token, sealer, protocol=protocol, method=method, auth=auth, metadata=md)
     if isinstance(resumed, Reply):
         return TurnReply.of(resumed)
     call = resumed

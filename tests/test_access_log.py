@@ -291,6 +291,7 @@ def test_conformance_worker_over_http(tmp_path: Path, schema_validator: Any) -> 
         stop(proc)
     records = read_log(path)
     assert records[0]["method"] == "echo_string" and records[0]["status"] == "ok"
+    assert all(r["remote_addr"] == "127.0.0.1" for r in records)  # the HTTP client's address
     turns = [r for r in records if r["method"] == "produce_n"]
     assert len(turns) >= 2  # the first turn, then at least one continuation
     assert len({r["stream_id"] for r in turns}) == 1

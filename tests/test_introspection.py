@@ -67,3 +67,13 @@ def test_reflection_is_absent_without_enable_describe() -> None:
             introspect(transport)
         assert info.value.error_kind == "protocol_not_supported"
         assert RpcConnection(Everything, transport).proxy.echo_int(value=3) == 3
+
+
+def test_describe_rpc_adds_defaults_and_docstrings_from_the_protocol() -> None:
+    from tests.services import Calculator
+    from vgi_rpc import describe_rpc
+
+    text = describe_rpc(StreamService)
+    assert "count(n: int64 not null, chatty: bool not null = False, fail_at: int64 not null = -1)" in text
+    calc = describe_rpc(Calculator)
+    assert "Calculator service." in calc and "Add two numbers." in calc

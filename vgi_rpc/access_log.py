@@ -181,7 +181,7 @@ class AccessLog:
             "principal": auth.principal or "",
             "auth_domain": auth.domain or "",
             "authenticated": auth.authenticated,
-            "remote_addr": "",
+            "remote_addr": record.transport_metadata.get("remote_addr", ""),
             "duration_ms": round(max(record.duration_ms, 0.0), 2),
             "status": "ok" if ok else "error",
             "error_type": "" if ok else (record.error_type or "Error"),

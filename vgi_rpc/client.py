@@ -17,6 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
+from ._core import wirelog
 from ._core.codec import FixedRowCodec
 from ._core.framing import decode_messages
 from ._core.invoke import ClientStream, Phase, RequestEncoder, is_data, read_unary_reply
@@ -213,6 +214,8 @@ class RpcConnection(Generic[P]):
         For callers that build requests themselves (``vgi_rpc.dynamic``); *codec* reads a
         fixed-row reply straight from its bytes when it applies.
         """
+        if wirelog.on(wirelog.REQUEST):
+            wirelog.REQUEST.debug("client -> %s.%s (%d bytes)", self.service.name, spec.name, len(data))
         with self._lock:
             self._check_usable()
             watchdog = self._watchdog
@@ -231,6 +234,8 @@ class RpcConnection(Generic[P]):
             finally:
                 if watchdog is not None:
                     watchdog.disarm()
+        if wirelog.on(wirelog.RESPONSE):
+            wirelog.RESPONSE.debug("client <- %s.%s: %d batches", self.service.name, spec.name, len(items))
         return read_unary_reply(spec, items, self.on_log, self.ipc_validation, self.offload)
 
     def _explained(self, exc: BaseException) -> BaseException:
@@ -281,6 +286,8 @@ class StreamSession:
             turn_per_request=connection.turn_per_request,
         )
         self._done = False
+        if wirelog.on(wirelog.STREAM):
+            wirelog.STREAM.debug("client -> %s: stream start", self._state.what)
         with connection._lock:
             connection._check_usable()
             connection._stream = self
@@ -322,6 +329,8 @@ class StreamSession:
         """Close the input (reading what is left of the output) and release the connection."""
         if self._done:
             return
+        if wirelog.on(wirelog.STREAM):
+            wirelog.STREAM.debug("client -> %s: stream end (output ended: %s)", self._state.what, output_ended)
         try:
             self._state.take_rest(self._io(self._channel.close, output_ended))
         finally:

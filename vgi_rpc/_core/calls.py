@@ -31,7 +31,7 @@ from typing import Any, Final, Protocol
 import pyarrow as pa
 
 from ..log import Level, Message
-from . import keys
+from . import keys, wirelog
 from .context import CallContext
 from .ipc import IpcValidation, Items, empty_batch, schema_info, validate
 from .messages import Fault, error_metadata, log_failure, log_metadata
@@ -278,6 +278,8 @@ class StreamCall:
 
     def step(self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes] | None) -> Turn:
         """Handle one input batch (a tick for producers); returns the output items to send."""
+        if wirelog.on(wirelog.STREAM):
+            wirelog.STREAM.debug("server %s.%s: step (%d input rows)", self.protocol, self.method, batch.num_rows)
         if self.phase is Phase.DONE:
             raise RuntimeError("stream step after the stream ended")
         self.phase = Phase.RUNNING
@@ -335,6 +337,8 @@ class StreamCall:
                 turn.items.append(item if offload is None else offload.offload(*item))
 
     def _cancel(self, turn: Turn) -> Turn:
+        if wirelog.on(wirelog.STREAM):
+            wirelog.STREAM.debug("server %s.%s: cancelled", self.protocol, self.method)
         self.cancelled = True
         with contextlib.suppress(Exception):
             self.state.on_cancel(self.ctx)
@@ -360,6 +364,8 @@ class StreamCall:
 
     def end(self) -> Turn:
         """The client closed its input: flush pending init logs; the output then ends."""
+        if wirelog.on(wirelog.STREAM):
+            wirelog.STREAM.debug("server %s.%s: input closed, stream ends", self.protocol, self.method)
         self.phase = Phase.DONE
         return Turn(self._take_init_logs(), done=True)
 

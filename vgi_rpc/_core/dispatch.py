@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from ..errors import MalformedStreamError
 from ..log import Message
-from . import keys
+from . import keys, wirelog
 from .calls import CallEnv, Sealed, Sealer, StreamCall, token_fault
 from .codec import FixedRowCodec, request_codec, result_codec
 from .context import AuthContext, CallContext
@@ -281,8 +281,12 @@ class Dispatcher:
         messages: list[tuple[bytes | bytearray, bool]],
         auth: AuthContext | None = None,
         offload: Offload | None = None,
+        transport: Mapping[str, str] | None = None,
     ) -> Reply | StreamCall:
         """Serve one request stream as framed by ``FrameReader.read_messages``; never raises for bad input.
+
+        *transport* is what the driver knows of the request for observers (an HTTP client's
+        ``remote_addr``, trace headers).
 
         A request laid out exactly as this library's client writes it for a method whose
         parameters are all int/float/bool (a template: same schema, same routing metadata) is
@@ -296,11 +300,11 @@ class Dispatcher:
                 bound, codec = template
                 row = codec.decode(messages)
                 if row is not None:
-                    return self._handle_fixed(bound, codec, row, auth, offload)
+                    return self._handle_fixed(bound, codec, row, auth, offload, transport)
         try:
             schema, items = decode_messages(messages)
         except MalformedStreamError as exc:
-            record = self._begin_unrouted({}, auth)
+            record = self._begin_unrouted({}, auth, transport)
             reply = self.error_reply(exc, EMPTY_SCHEMA, record.request_id if record else None)
             reply.refusal = "bad_request"
             return self._finish(record, reply)
@@ -308,7 +312,7 @@ class Dispatcher:
         offload = offload or self.offload
         if batch_ is not None and offload is not None and md:
             *_, (batch_, md) = offload.resolve(batch_, md)
-        return self.handle(Request(schema, batch_, md or {}), auth, offload)
+        return self.handle(Request(schema, batch_, md or {}), auth, offload, transport)
 
     def _handle_fixed(
         self,
@@ -317,11 +321,14 @@ class Dispatcher:
         row: tuple[Any, ...],
         auth: AuthContext | None,
         offload: Offload | None,
+        transport: Mapping[str, str] | None = None,
     ) -> Reply | StreamCall:
+        if wirelog.on(wirelog.REQUEST):
+            wirelog.REQUEST.debug("server <- %s.%s (template) %r", bound.hosted.spec.name, bound.method.name, row)
         record = None
         if self.observers and self._observing():
             rows = 1 if bound.method.params else 0  # a parameterless request has 0 rows
-            record = self._begin(bound, _new_request_id(), auth, bound.method.params_schema, rows)
+            record = self._begin(bound, _new_request_id(), auth, bound.method.params_schema, rows, None, transport)
             stats = record.stats
             stats.input_batches, stats.input_rows, stats.input_bytes = 1, rows, codec.row_bytes
         request_id = record.request_id if record is not None else _new_request_id()
@@ -330,26 +337,38 @@ class Dispatcher:
         return self._finish(record, reply)
 
     def handle(
-        self, request: Request, auth: AuthContext | None = None, offload: Offload | None = None
+        self,
+        request: Request,
+        auth: AuthContext | None = None,
+        offload: Offload | None = None,
+        transport: Mapping[str, str] | None = None,
     ) -> Reply | StreamCall:
         """Serve one decoded request; always returns the reply stream or the started stream call."""
         md = request.metadata
+        if wirelog.on(wirelog.REQUEST):
+            wirelog.REQUEST.debug(
+                "server <- %s.%s (%d rows, schema: %s)",
+                md.get(keys.PROTOCOL, b"?").decode("utf-8", "replace"),
+                md.get(keys.METHOD, b"?").decode("utf-8", "replace"),
+                request.batch.num_rows if request.batch is not None else 0,
+                _schema_text(request.schema) or "empty",
+            )
         try:
             routed = self._route(md)
         except Fault as fault:
-            record = self._begin_unrouted(md, auth)
+            record = self._begin_unrouted(md, auth, transport)
             request_id = record.request_id if record is not None else _new_request_id()
             reply = self.error_reply(fault, EMPTY_SCHEMA, request_id)
             reply.refusal = "not_found" if fault.kind in _NOT_FOUND else "bad_request"
             return self._finish(record, reply)
         if isinstance(routed, Reply):
-            return self._finish(self._begin_unrouted(md, auth), routed)
+            return self._finish(self._begin_unrouted(md, auth, transport), routed)
         bound = routed
         batch = request.batch
         record = None
         if self.observers and self._observing():
             rows = batch.num_rows if batch else 0
-            record = self._begin(bound, _new_request_id(), auth, request.schema, rows, md)
+            record = self._begin(bound, _new_request_id(), auth, request.schema, rows, md, transport)
             if batch is not None:
                 record.count_in(batch)
         request_id = record.request_id if record is not None else _new_request_id()
@@ -365,6 +384,7 @@ class Dispatcher:
         schema: pa.Schema,
         rows: int,
         md: Mapping[bytes, bytes] | None = None,
+        transport: Mapping[str, str] | None = None,
     ) -> CallRecord:
         m = bound.method
         record = CallRecord(
@@ -377,13 +397,15 @@ class Dispatcher:
             start_ns=time.perf_counter_ns(),
             request_schema=schema,
             request_rows=rows,
-            transport_metadata=_trace_context(md) if md else {},
+            transport_metadata={**(transport or {}), **(_trace_context(md) if md else {})},
         )
         for observer in self.observers:
             observer.on_start(record)
         return record
 
-    def _begin_unrouted(self, md: Mapping[bytes, bytes], auth: AuthContext | None) -> CallRecord | None:
+    def _begin_unrouted(
+        self, md: Mapping[bytes, bytes], auth: AuthContext | None, transport: Mapping[str, str] | None = None
+    ) -> CallRecord | None:
         """The record of a request that reached no method (a fault or a reserved name)."""
         if not (self.observers and self._observing()):
             return None
@@ -395,6 +417,7 @@ class Dispatcher:
             request_id=_new_request_id(),
             auth=auth or AuthContext.anonymous(),
             start_ns=time.perf_counter_ns(),
+            transport_metadata=dict(transport or {}),
         )
         for observer in self.observers:
             observer.on_start(record)
@@ -406,6 +429,8 @@ class Dispatcher:
 
     def _finish(self, record: CallRecord | None, reply: Reply | StreamCall) -> Reply | StreamCall:
         """Report a unary reply's record (a stream call reports when it ends)."""
+        if wirelog.on(wirelog.RESPONSE):
+            _log_reply(reply)
         if record is None or isinstance(reply, StreamCall):
             return reply
         record.duration_ms = (time.perf_counter_ns() - record.start_ns) / 1e6
@@ -553,6 +578,7 @@ class Dispatcher:
         method: str | None = None,
         auth: AuthContext | None = None,
         metadata: Mapping[bytes, bytes] | None = None,
+        transport: Mapping[str, str] | None = None,
     ) -> StreamCall | Reply:
         """Continue a stream call sealed by ``StreamCall.seal`` (in this process or another one).
 
@@ -577,7 +603,7 @@ class Dispatcher:
             )
         record = None
         if self.observers and self._observing():
-            record = self._begin(bound, sealed.request_id, auth, sealed.input_schema, 0, metadata)
+            record = self._begin(bound, sealed.request_id, auth, sealed.input_schema, 0, metadata, transport)
         ctx = self._context(bound, sealed.request_id, auth, sealed.pending_logs.append)
         stream = Stream(sealed.output_schema, sealed.state, sealed.input_schema)
         return StreamCall(
@@ -663,6 +689,14 @@ class Dispatcher:
 
 _I32 = struct.Struct("<i").unpack_from
 _NOT_FOUND = frozenset({"method_not_implemented", "protocol_not_supported"})
+
+
+def _log_reply(reply: Reply | StreamCall) -> None:
+    if isinstance(reply, StreamCall):
+        wirelog.RESPONSE.debug("server -> %s.%s: stream started", reply.protocol, reply.method)
+        return
+    status = f"refused ({reply.refusal})" if reply.refusal else "error" if reply.failed else "ok"
+    wirelog.RESPONSE.debug("server -> %s (schema: %s)", status, _schema_text(reply.schema) or "empty")
 
 
 def _trace_context(md: Mapping[bytes, bytes]) -> dict[str, str]:

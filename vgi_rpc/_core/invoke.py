@@ -12,14 +12,14 @@ output items of each turn into the batch to hand the user or the error to raise.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
 
 from ..errors import ArgumentError, ProtocolError, RpcError
 from ..log import Message
-from . import keys
+from . import keys, wirelog
 from .codec import request_codec, request_metadata, result_codec
 from .ipc import EMPTY_SCHEMA, TICK, IpcValidation, Item, empty_batch, encode_stream, validate
 from .messages import BatchKind, classify, parse_error, parse_log
@@ -151,17 +151,14 @@ def sort_items(
     """
     data: list[Item] = []
     errors: list[RpcError] = []
+    if wirelog.on(wirelog.BATCH):
+        items = _logged(items)
     for batch, md in items:
         if not md:
             data.append((batch, None))
             continue
-        if offload is not None:
-            resolved = offload.resolve(batch, md)
-            if len(resolved) != 1 or resolved[0][0] is not batch:
-                sub, error = sort_items(resolved, on_log, what=what, tokens=tokens)
-                data.extend(sub)
-                errors.extend([error] if error is not None else [])
-                continue
+        if offload is not None and _resolved_into(offload, batch, md, on_log, what, tokens, data, errors):
+            continue
         kind = classify(batch.num_rows, md)
         if kind is BatchKind.DATA:
             _keep_tokens(md, tokens)
@@ -176,6 +173,35 @@ def sort_items(
         else:
             raise ProtocolError(f"{what}: the reply holds a {kind.value} batch, which is not supported here")
     return data, errors[0] if errors else None
+
+
+def _resolved_into(
+    offload: Offload,
+    batch: pa.RecordBatch,
+    md: Mapping[bytes, bytes],
+    on_log: OnLog | None,
+    what: str,
+    tokens: dict[bytes, bytes] | None,
+    data: list[Item],
+    errors: list[RpcError],
+) -> bool:
+    """Hand a batch to the Offload; when it was a pointer, sort what it stands for in its place (True)."""
+    resolved = offload.resolve(batch, md)
+    if len(resolved) == 1 and resolved[0][0] is batch:
+        return False
+    sub, error = sort_items(resolved, on_log, what=what, tokens=tokens)
+    data.extend(sub)
+    errors.extend([error] if error is not None else [])
+    return True
+
+
+def _logged(
+    items: Iterable[tuple[pa.RecordBatch, Mapping[bytes, bytes] | None]],
+) -> Iterator[tuple[pa.RecordBatch, Mapping[bytes, bytes] | None]]:
+    for batch, md in items:
+        kind = classify(batch.num_rows, md).value if md else "data"
+        wirelog.BATCH.debug("client <- %s batch: %d rows, %d columns", kind, batch.num_rows, batch.num_columns)
+        yield batch, md
 
 
 def _keep_tokens(md: Mapping[bytes, bytes], tokens: dict[bytes, bytes] | None) -> None:

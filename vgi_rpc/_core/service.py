@@ -252,7 +252,11 @@ def rpc_methods(protocol: type) -> Mapping[str, RpcMethodInfo]:
 
 
 def describe_rpc(protocol: type, *, methods: Mapping[str, RpcMethodInfo] | None = None) -> str:
-    """A human-readable description of a Protocol's methods and their Arrow schemas."""
+    """A human-readable description of a Protocol's methods: Arrow schemas, defaults and docstrings.
+
+    Defaults and docstrings come from the Protocol class, so they show here (the Protocol is at
+    hand) though ``vgi_rpc.Reflection.v1`` does not carry them.
+    """
     spec = service_spec(protocol)
     infos = methods if methods is not None else rpc_methods(protocol)
     lines = [f"Protocol {spec.name}" + (f" (version {spec.version})" if spec.version else "")]
@@ -260,7 +264,13 @@ def describe_rpc(protocol: type, *, methods: Mapping[str, RpcMethodInfo] | None 
         lines.append(f"  {inspect.cleandoc(protocol.__doc__).splitlines()[0]}")
     for name in sorted(infos):
         info = infos[name]
-        params = ", ".join(f"{f.name}: {f.type}{'' if f.nullable else ' not null'}" for f in info.params_schema)
+        method = spec.methods.get(name)
+        defaults = {p.name: p.default for p in method.params if p.has_default} if method is not None else {}
+        params = ", ".join(
+            f"{f.name}: {f.type}{'' if f.nullable else ' not null'}"
+            + (f" = {defaults[f.name]!r}" if f.name in defaults else "")
+            for f in info.params_schema
+        )
         if info.method_type is MethodType.STREAM:
             kind = {True: "exchange stream", False: "producer stream", None: "stream"}[info.is_exchange]
             header = f", header {info.header_type.__name__}" if info.header_type else ""

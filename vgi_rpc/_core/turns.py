@@ -14,6 +14,7 @@ batch (an HTTP 200 with ``X-VGI-RPC-Error``). The HTTP layer adds routes, status
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,9 +56,10 @@ def init_turn(
     messages: list[tuple[bytes | bytearray, bool]],
     sealer: Sealer,
     auth: AuthContext | None = None,
+    transport: Mapping[str, str] | None = None,
 ) -> TurnReply:
     """Serve a request stream: a unary reply, or the start of a stream call."""
-    out = dispatcher.handle_messages(messages, auth)
+    out = dispatcher.handle_messages(messages, auth, transport=transport)
     if isinstance(out, Reply):
         return TurnReply.of(out)
     call = out
@@ -88,6 +90,7 @@ def exchange_turn(
     protocol: str | None = None,
     method: str | None = None,
     auth: AuthContext | None = None,
+    transport: Mapping[str, str] | None = None,
 ) -> TurnReply:
     """Serve one turn of a sealed stream call: the input batch carries the call's tokens."""
     try:
@@ -106,7 +109,9 @@ def exchange_turn(
         token = base64.b64decode(md[keys.STREAM_STATE], validate=True)
     except ValueError:
         return TurnReply.of(dispatcher.refuse_token("the stream token is not base64"))
-    resumed = dispatcher.resume(token, sealer, protocol=protocol, method=method, auth=auth, metadata=md)
+    resumed = dispatcher.resume(
+        token, sealer, protocol=protocol, method=method, auth=auth, metadata=md, transport=transport
+    )
     if isinstance(resumed, Reply):
         return TurnReply.of(resumed)
     call = resumed

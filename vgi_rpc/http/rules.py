@@ -23,7 +23,7 @@ from typing import Any
 
 import zstandard
 
-from .._core import keys
+from .._core import keys, wirelog
 from .._core.calls import Sealer
 from .._core.context import AuthContext
 from .._core.dispatch import Dispatcher, Reply
@@ -48,6 +48,7 @@ class HttpRequest:
     headers: Mapping[str, str]
     body: bytes = b""
     auth: AuthContext | None = None
+    remote_addr: str = ""
 
 
 @dataclass(slots=True)
@@ -118,6 +119,9 @@ class HttpRules:
             response = refused.response
         response.headers.update(self.capabilities)
         response.headers[wire.REQUEST_ID] = request.headers.get("x-request-id") or secrets.token_hex(8)
+        if wirelog.on(wirelog.HTTP):
+            size = sum(len(chunk) for chunk in response.body)
+            wirelog.HTTP.debug("%s %s -> %d (%d bytes)", request.method, request.path, response.status, size)
         return response
 
     def _route(self, request: HttpRequest) -> HttpResponse:
@@ -174,15 +178,22 @@ class HttpRules:
         body = self._decoded_body(request.headers, request.body)
         messages = self._messages(body)
         auth = request.auth
+        seen = _transport_metadata(request)
         if kind == wire.EXCHANGE:
             turn = exchange_turn(
-                self.dispatcher, messages, self.sealer_for(auth), protocol=protocol, method=method, auth=auth
+                self.dispatcher,
+                messages,
+                self.sealer_for(auth),
+                protocol=protocol,
+                method=method,
+                auth=auth,
+                transport=seen,
             )
         else:
             mismatch = _path_mismatch(messages, protocol, method)
             if mismatch:
                 return self._refusal(mismatch)
-            turn = init_turn(self.dispatcher, messages, self.sealer_for(auth), auth)
+            turn = init_turn(self.dispatcher, messages, self.sealer_for(auth), auth, seen)
         return self._respond(turn, request.headers, cap)
 
     def _respond(self, turn: TurnReply, headers: Mapping[str, str], cap: int | None) -> HttpResponse:
@@ -264,6 +275,16 @@ class HttpRules:
                 self._reply(self.dispatcher.refuse("MalformedStreamError", f"malformed Arrow IPC request: {exc}"))
             ) from None
         return messages
+
+
+def _transport_metadata(request: HttpRequest) -> dict[str, str]:
+    """What observers see of an HTTP request: the client's address, trace headers, user agent."""
+    seen = {"remote_addr": request.remote_addr} if request.remote_addr else {}
+    for name in ("traceparent", "tracestate", "user-agent"):
+        value = request.headers.get(name)
+        if value:
+            seen[name.replace("-", "_")] = value
+    return seen
 
 
 def _path_mismatch(messages: list[tuple[bytes | bytearray, bool]], protocol: str, method: str) -> str:

@@ -130,7 +130,7 @@ class _Sink:
                     401, {wire.CONTENT_TYPE: wire.JSON, "WWW-Authenticate": "Bearer"}, [reason.encode()]
                 )
         headers = {name.lower(): value for name, value in req.headers.items()}
-        return self.rules.handle(HttpRequest(req.method, req.path, headers, body, auth))
+        return self.rules.handle(HttpRequest(req.method, req.path, headers, body, auth, req.remote_addr or ""))
 
     def _cors(self, req: falcon.Request, resp: falcon.Response) -> None:
         origin = req.get_header("Origin")

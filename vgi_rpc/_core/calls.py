@@ -220,6 +220,7 @@ class StreamCall:
         self._log_batch = empty_batch(self.output_schema)
         self._out: OutputCollector | None = None
         self._reported = False
+        self._wire = wirelog.on(wirelog.STREAM)  # checked once per call: a step stays cheap
         ctx.emit_client_log = self.emit_log
 
     # -- start --------------------------------------------------------------------------------
@@ -278,7 +279,7 @@ class StreamCall:
 
     def step(self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes] | None) -> Turn:
         """Handle one input batch (a tick for producers); returns the output items to send."""
-        if wirelog.on(wirelog.STREAM):
+        if self._wire:
             wirelog.STREAM.debug("server %s.%s: step (%d input rows)", self.protocol, self.method, batch.num_rows)
         if self.phase is Phase.DONE:
             raise RuntimeError("stream step after the stream ended")

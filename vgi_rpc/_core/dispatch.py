@@ -656,7 +656,10 @@ class Dispatcher:
 
     def _observing(self) -> bool:
         """Whether any observer wants records now (one with no ``enabled()`` always does)."""
-        return any(gate is None or gate() for gate in self._gates)
+        for gate in self._gates:
+            if gate is None or gate():
+                return True
+        return False
 
     def add_observer(self, observer: CallObserver) -> None:
         """Report every call to *observer* from now on (call before serving)."""

@@ -656,7 +656,7 @@ class Dispatcher:
 
     def _observing(self) -> bool:
         """Whether any observer wants records now (one with no ``enabled()`` always does)."""
-        for gate in self._gates:
+        for gate in self._gates:  # noqa: SIM110 - cheaper than any() over a generator, on every call
             if gate is None or gate():
                 return True
         return False

@@ -315,3 +315,31 @@ def test_fuzz_gets_no_5xx_and_no_traceback(server: Server) -> None:
     assert len(statuses) == 2400
     assert all(s < 500 for s in statuses), sorted(set(statuses))
     server.serves()
+
+
+def test_key_rotation_across_servers(tmp_path: Path) -> None:
+    """A stream started under the old key goes on under the new one (old key kept to verify);
+    a server that no longer lists the old key refuses the old token with 400."""
+    old, new = "the-old-signing-key-0123456789abcdef", "the-new-signing-key-0123456789abcdef"
+    for name in "abc":
+        (tmp_path / name).mkdir()
+    before = Server(tmp_path / "a", VGI_TEST_SIGNING_KEY=old)
+    rotating = Server(tmp_path / "b", VGI_TEST_SIGNING_KEY=new, VGI_TEST_PREVIOUS_KEYS=old)
+    after = Server(tmp_path / "c", VGI_TEST_SIGNING_KEY=new)
+    try:
+        _, md = _start_count(before)
+        first = _turn(before, md)
+        assert first.status_code == 200
+        old_tokens = [m for _, m in _items(first) if m and keys.STREAM_STATE in m][-1]
+        moved = _turn(rotating, {**md, **old_tokens})  # the next turn on a host with the new key
+        assert moved.status_code == 200
+        assert _items(moved)[0][0].column(0)[0].as_py() == 2  # the stream went on: 0 at start, 1, then 2
+        new_tokens = [m for _, m in _items(moved) if m and keys.STREAM_STATE in m][-1]
+        refused = _turn(after, {**md, **old_tokens})  # the old key is gone: 400
+        assert refused.status_code == 400 and _error(refused).error_type == "StreamTokenError"
+        # the cursor the rotating host minted is under the new key, but the call token came from
+        # the start under the old one: a host without the old key refuses it too, until the stream ends
+        assert _turn(rotating, {**md, **new_tokens}).status_code == 200
+    finally:
+        for srv in (before, rotating, after):
+            srv.close()

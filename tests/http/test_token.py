@@ -224,3 +224,18 @@ def test_a_producer_stream_over_the_turn_driver() -> None:
             assert ex.exchange(AnnotatedBatch.from_pydict({"value": [4.0]})).batch.column(0)[0].as_py() == 7.0
     assert len(driver.tokens) >= 4
     assert all(base64.b64decode(t)[:1] == b"\x11" for t in driver.tokens)  # TokenSealer's version byte
+
+
+def test_key_rotation_previous_keys_still_unseal() -> None:
+    from vgi_rpc.http.token import TokenSealer as _Sealer
+
+    old, new = b"o" * 32, b"n" * 32
+    token = _Sealer(old).for_principal("alice").seal(b"state")
+    rotated = _Sealer(new, previous_keys=[old]).for_principal("alice")
+    assert rotated.unseal(token) == b"state"
+    with pytest.raises(ValueError, match="failed authentication"):
+        _Sealer(old).for_principal("alice").unseal(rotated.seal(b"x"))  # the new key seals
+    with pytest.raises(ValueError, match="failed authentication"):
+        _Sealer(new).for_principal("alice").unseal(token)  # the old key is no longer listed
+    with pytest.raises(ValueError, match="failed authentication"):
+        _Sealer(new, previous_keys=[old]).for_principal("bob").unseal(token)

@@ -82,6 +82,7 @@ def build() -> falcon.App:
         max_request_bytes=int(limit) if limit else None,
         token_ttl=float(os.environ.get("VGI_TEST_TOKEN_TTL", "3600")),
         cors_origins=os.environ.get("VGI_TEST_CORS") or None,
+        previous_signing_keys=[k.encode() for k in os.environ.get("VGI_TEST_PREVIOUS_KEYS", "").split(",") if k],
     )
 
 

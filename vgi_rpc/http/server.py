@@ -53,6 +53,7 @@ def make_wsgi_app(
     token_key: bytes | None = None,
     max_response_bytes: int | None = None,
     token_ttl: float = 3600.0,
+    previous_signing_keys: Sequence[bytes] = (),
 ) -> falcon.App[Any, Any]:
     """A Falcon WSGI app serving *server* under *prefix* (see WIRE.md section 8 for the routes).
 
@@ -71,11 +72,13 @@ def make_wsgi_app(
         token_key: 0.52.2's name for ``signing_key``.
         max_response_bytes: 0.52.2's name for ``max_stream_response_bytes``.
         token_ttl: Seconds a stream token stays valid.
+        previous_signing_keys: Keys that still verify tokens during a key rotation (the new
+            ``signing_key`` signs); see docs/deploy.md.
 
     """
     if upload_url_provider is not None or max_upload_bytes is not None:
         raise NotImplementedError("client-side upload URLs are not supported yet")
-    sealer = TokenSealer(signing_key or token_key, ttl=token_ttl)
+    sealer = TokenSealer(signing_key or token_key, ttl=token_ttl, previous_keys=previous_signing_keys)
     rules = HttpRules(
         server.dispatcher,
         sealer_for=lambda auth: sealer.for_principal(auth.principal if auth is not None else None),

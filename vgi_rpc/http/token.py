@@ -22,7 +22,7 @@ import os
 import struct
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
@@ -51,19 +51,26 @@ class TokenSealer:
     ``key=None`` draws a random per-process secret: tokens then work only in this process, so
     several processes serving one deployment (workers, replicas) must be given the same *key*.
     Tokens are valid for *ttl* seconds after sealing, as measured by *clock*.
+
+    Key rotation: *key* seals; tokens sealed with any of *previous_keys* still unseal (and the
+    stream goes on under the new key from its next turn). Deploy the new key with the old one in
+    *previous_keys* everywhere, and drop the old one after a token lifetime (*ttl*).
     """
 
     def __init__(
-        self, key: bytes | None = None, *, ttl: float = 3600.0, clock: Callable[[], float] = time.time
+        self,
+        key: bytes | None = None,
+        *,
+        ttl: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+        previous_keys: Sequence[bytes] = (),
     ) -> None:
         if key is None:
             key = os.urandom(32)
-        if len(key) < 16:
-            raise ValueError("TokenSealer needs a key of at least 16 bytes")
         if not ttl > 0:
             raise ValueError("TokenSealer needs a positive ttl")
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(key)
-        self._aead = AESGCM(derived)
+        self._aead = _aead(key)
+        self._verifiers = (self._aead, *(_aead(k) for k in previous_keys))
         self.ttl = ttl
         self.clock = clock
 
@@ -73,16 +80,25 @@ class TokenSealer:
             ad = _VERSION + b"\x00"
         else:
             ad = _VERSION + b"\x01" + principal.encode("utf-8", "surrogatepass")
-        return _BoundSealer(self._aead, self.ttl, self.clock, ad)
+        return _BoundSealer(self._aead, self._verifiers, self.ttl, self.clock, ad)
+
+
+def _aead(key: bytes) -> AESGCM:
+    if len(key) < 16:
+        raise ValueError("TokenSealer needs keys of at least 16 bytes")
+    return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(key))
 
 
 class _BoundSealer:
     """``TokenSealer`` bound to one principal's associated data."""
 
-    __slots__ = ("_ad", "_aead", "_clock", "_ttl")
+    __slots__ = ("_ad", "_aead", "_clock", "_ttl", "_verifiers")
 
-    def __init__(self, aead: AESGCM, ttl: float, clock: Callable[[], float], ad: bytes) -> None:
+    def __init__(
+        self, aead: AESGCM, verifiers: tuple[AESGCM, ...], ttl: float, clock: Callable[[], float], ad: bytes
+    ) -> None:
         self._aead = aead
+        self._verifiers = verifiers
         self._ttl = ttl
         self._clock = clock
         self._ad = ad
@@ -104,12 +120,17 @@ class _BoundSealer:
             raise ValueError(f"not a stream token of this server ({len(token)} bytes is too short)")
         if token[:1] != _VERSION:
             raise ValueError(f"not a stream token of this server (unknown version 0x{token[0]:02x})")
-        try:
-            plain = self._aead.decrypt(token[1 : 1 + _NONCE], token[1 + _NONCE :], self._ad)
-        except InvalidTag:
+        plain = None
+        for aead in self._verifiers:  # the current key first, then the previous ones (rotation)
+            try:
+                plain = aead.decrypt(token[1 : 1 + _NONCE], token[1 + _NONCE :], self._ad)
+                break
+            except InvalidTag:
+                continue
+        if plain is None:
             raise ValueError(
                 "the stream token failed authentication (altered, made with another key, or for another caller)"
-            ) from None
+            )
         flags, expiry = _HEAD.unpack_from(plain)
         late = self._clock() - expiry
         if late > 0:

@@ -182,3 +182,25 @@ def test_a_rolling_restart_loses_no_call_and_no_turn(deployment: Deployment) -> 
         served = {deployment.host_of(pid) for pids in _pids_of_streams(deployment.url, turns=10) for pid in pids}
         time.sleep(0.5)
     assert ADDRESSES[0] in served  # the restarted host serves again
+
+
+def test_a_host_killed_mid_turn(deployment: Deployment) -> None:
+    """SIGKILL while a host runs a turn: nginx sends the turn to the other host (the config allows
+    retrying; the turn carries its state, so it starts again from the same point); nothing hangs,
+    the stream completes with the right data and the next call succeeds."""
+    results: list[list[int]] = []
+
+    def run() -> None:
+        with http_connect(StreamService, deployment.url, timeout=60) as proxy:
+            results.append([b.batch.column(0)[0].as_py() for b in proxy.slow_count(n=4, delay=0.5)])
+
+    thread = threading.Thread(target=run)
+    start = time.monotonic()
+    thread.start()
+    time.sleep(0.8)  # the second or third turn is running, on one host or the other
+    os.killpg(deployment.hosts[ADDRESSES[0]].pid, signal.SIGKILL)
+    thread.join(timeout=60)
+    assert not thread.is_alive() and time.monotonic() - start < 30
+    assert results == [[0, 1, 2, 3]]
+    with http_connect(StreamService, deployment.url) as proxy:
+        assert proxy.ping() == "pong"

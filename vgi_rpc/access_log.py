@@ -43,6 +43,7 @@ import time
 import uuid
 from typing import Any, BinaryIO
 
+from ._core import keys
 from ._core.describe import protocol_hash
 from ._core.observe import CallObserver, CallRecord
 from .server import RpcServer
@@ -52,27 +53,7 @@ __all__ = ["ACCESS_LOGGER", "AccessLog", "add_observer"]
 ACCESS_LOGGER = logging.getLogger("vgi_rpc.access")
 """The logger every :class:`AccessLog` reports on (one INFO record per call)."""
 
-ERROR_CODES = frozenset(
-    {
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    }
-)
-"""The canonical error codes an ``error_code`` field may hold."""
+ERROR_CODES = keys.ERROR_CODES  # the canonical codes an ``error_code`` field may hold (defined once, in keys)
 
 # LogRecord attributes a field may not overwrite when passed as ``extra``
 _RESERVED = frozenset({"timestamp", "level", "logger", "message"})

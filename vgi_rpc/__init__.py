@@ -66,18 +66,13 @@ if TYPE_CHECKING:  # imported on first use at run time: falcon and httpx are the
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "make_wsgi_app": "vgi_rpc.http.server",
-    "http_connect": "vgi_rpc.http.client",
-    "http_introspect": "vgi_rpc.http.client",
-}
+_LAZY = ("make_wsgi_app", "http_connect", "http_introspect")  # vgi_rpc.http, loaded on first use
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _LAZY:
         raise AttributeError(f"module 'vgi_rpc' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module("vgi_rpc.http"), name)
 
 
 __all__ = [

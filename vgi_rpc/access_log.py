@@ -45,10 +45,10 @@ from typing import Any, BinaryIO
 
 from ._core import keys
 from ._core.describe import protocol_hash
-from ._core.observe import CallObserver, CallRecord
+from ._core.observe import CallRecord
 from .server import RpcServer
 
-__all__ = ["ACCESS_LOGGER", "AccessLog", "add_observer"]
+__all__ = ["ACCESS_LOGGER", "AccessLog"]
 
 ACCESS_LOGGER = logging.getLogger("vgi_rpc.access")
 """The logger every :class:`AccessLog` reports on (one INFO record per call)."""
@@ -57,14 +57,6 @@ ERROR_CODES = keys.ERROR_CODES  # the canonical codes an ``error_code`` field ma
 
 # LogRecord attributes a field may not overwrite when passed as ``extra``
 _RESERVED = frozenset({"timestamp", "level", "logger", "message"})
-
-
-def add_observer(server: RpcServer, observer: CallObserver) -> None:
-    """Attach *observer* to an already built *server* (before it serves).
-
-    A server built without observers does not report stream calls; this turns reporting on.
-    """
-    server.add_observer(observer)
 
 
 class AccessLog:
@@ -100,7 +92,7 @@ class AccessLog:
     def attach(self, server: RpcServer) -> AccessLog:
         """Bind to *server* and observe its calls; returns this log."""
         self.bind(server)
-        add_observer(server, self)
+        server.add_observer(self)
         return self
 
     def close(self) -> None:

@@ -37,7 +37,6 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, Trac
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ._core.observe import CallRecord
-from .access_log import add_observer
 from .server import RpcServer
 
 __all__ = ["SpanObserver", "instrument_server", "parent_context", "trace_carrier"]
@@ -138,5 +137,5 @@ def instrument_server(
     """Trace every call *server* serves from now on; returns the observer (call before serving)."""
     tracer = trace.get_tracer("vgi_rpc", tracer_provider=tracer_provider)
     observer = SpanObserver(tracer, carrier=carrier)
-    add_observer(server, observer)
+    server.add_observer(observer)
     return observer

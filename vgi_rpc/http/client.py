@@ -12,18 +12,14 @@ Only bodies that are not Arrow (JSON errors of the HTTP layer) and failures of H
 from __future__ import annotations
 
 import contextlib
-import gzip
 import html
-import io
 import json
 import re
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
 import pyarrow as pa
-import zstandard
 
 from .._core import keys
 from .._core.describe import ServiceDescription
@@ -34,6 +30,7 @@ from ..errors import ProtocolError, RpcTimeoutError, TransportError
 from ..introspect import introspect
 from ..log import Message
 from . import wire
+from .coding import BodyTooLarge, compress, decompress
 
 __all__ = ["HttpDriver", "http_connect", "http_introspect"]
 
@@ -115,7 +112,6 @@ class HttpDriver:
         self.client = client
         self.encodings: tuple[str, ...] | None = None  # response codings the server advertises
         self.max_request_bytes: int | None = None
-        self._zstd = zstandard.ZstdCompressor()
 
     def url(self, protocol: str | None, method: str, suffix: str = "") -> str:
         """The URL of a call (reserved names without a protocol stay flat under the prefix)."""
@@ -171,22 +167,16 @@ class HttpDriver:
     def _decode(self, response: httpx.Response, raw: bytes, what: str) -> bytes:
         coding = response.headers.get(wire.VGI_CONTENT_ENCODING) or response.headers.get(wire.CONTENT_ENCODING, "")
         coding = coding.strip().lower()
-        limit = self.max_response_bytes
+        if coding in ("", "identity"):
+            return raw
+        if coding not in wire.ENCODINGS:
+            raise ProtocolError(f"{what}: the response has an unsupported Content-Encoding {coding!r}")
         try:
-            if coding == "zstd":
-                reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw), read_across_frames=True)
-                data = reader.read(limit + 1)
-            elif coding == "gzip":
-                data = zlib.decompressobj(wbits=31).decompress(raw, limit + 1)
-            elif coding in ("", "identity"):
-                return raw
-            else:
-                raise ProtocolError(f"{what}: the response has an unsupported Content-Encoding {coding!r}")
-        except (zstandard.ZstdError, zlib.error) as exc:
-            raise ProtocolError(f"{what}: the {coding} response body does not decode: {exc}") from exc
-        if len(data) > limit:
-            raise self._too_large(what, str(response.url))
-        return data
+            return decompress(coding, raw, self.max_response_bytes)
+        except BodyTooLarge:
+            raise self._too_large(what, str(response.url)) from None
+        except ValueError as exc:
+            raise ProtocolError(f"{what}: {exc}") from exc
 
     def _encode(self, body: bytes) -> tuple[bytes, dict[str, str]]:
         """The request body as sent (compressed with the server's first coding we have) and its headers."""
@@ -195,12 +185,10 @@ class HttpDriver:
         headers = {wire.CONTENT_TYPE: wire.ARROW, wire.ACCEPT_ENCODING: "zstd, gzip"}
         if len(body) < self.compress_min_bytes or not self.encodings:
             return body, headers
-        if "zstd" in self.encodings:
-            headers[wire.CONTENT_ENCODING] = "zstd"
-            return self._zstd.compress(body), headers
-        if "gzip" in self.encodings:
-            headers[wire.CONTENT_ENCODING] = "gzip"
-            return gzip.compress(body, 1), headers
+        for coding in wire.ENCODINGS:  # ours in preference order, as far as the server takes them
+            if coding in self.encodings:
+                headers[wire.CONTENT_ENCODING] = coding
+                return compress(coding, body), headers
         return body, headers
 
     def post(self, url: str, body: bytes, what: str) -> list[Messages]:

@@ -16,12 +16,9 @@ from __future__ import annotations
 import io
 import json
 import secrets
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import zstandard
 
 from .._core import keys, wirelog
 from .._core.calls import Sealer
@@ -31,12 +28,12 @@ from .._core.framing import FrameReader, custom_metadata
 from .._core.turns import TurnReply, exchange_turn, init_turn
 from ..errors import IPCError, TransportError
 from . import wire
+from .coding import BodyTooLarge, compress, decompress
 
 __all__ = ["HttpRequest", "HttpResponse", "HttpRules"]
 
 _CAPS_ENCODINGS = ", ".join(wire.ENCODINGS)
 _COMPRESS_MIN = 1024  # smaller bodies go out as they are
-_ZSTD_OUT = zstandard.ZstdCompressor(level=1, write_content_size=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,34 +194,20 @@ class HttpRules:
         return self._respond(turn, request.headers, cap)
 
     def _respond(self, turn: TurnReply, headers: Mapping[str, str], cap: int | None) -> HttpResponse:
-        status = 404 if turn.refusal == "not_found" else 400 if turn.refusal else 200
-        body = turn.body
-        size = sum(len(chunk) for chunk in body)
+        size = sum(len(chunk) for chunk in turn.body)
         if cap is not None and size > cap:
             too_large = self.dispatcher.refuse(
                 "ResponseTooLargeError",
                 f"the response body ({size} bytes) exceeds max_response_bytes ({cap} bytes)",
                 code="RESOURCE_EXHAUSTED",
             )
-            turn, status = TurnReply.of(too_large), 200
-            turn.failed = True
-            body = turn.body
-        response = HttpResponse(status, {wire.CONTENT_TYPE: wire.ARROW}, body)
-        if turn.failed and status == 200:
-            response.headers[wire.RPC_ERROR] = "true"
+            turn = TurnReply(TurnReply.of(too_large).body, failed=True)  # a 200 with an error batch
+        response = _arrow(turn)
         _compress(response, headers)
         return response
 
     def _reply(self, reply: Reply, status: int | None = None) -> HttpResponse:
-        turn = TurnReply.of(reply)
-        response = HttpResponse(
-            status or (404 if turn.refusal == "not_found" else 400 if turn.refusal else 200),
-            {wire.CONTENT_TYPE: wire.ARROW},
-            turn.body,
-        )
-        if turn.failed and response.status == 200:
-            response.headers[wire.RPC_ERROR] = "true"
-        return response
+        return _arrow(TurnReply.of(reply), status)
 
     def _refusal(self, message: str) -> HttpResponse:
         return self._reply(self.dispatcher.refuse("ProtocolError", message))
@@ -256,10 +239,10 @@ class HttpRules:
         if coding not in wire.ENCODINGS:
             raise _Refused(_json(415, f"unsupported Content-Encoding {coding!r}; supported: {_CAPS_ENCODINGS}"))
         try:
-            return _decompress(coding, body, limit)
-        except _TooLarge:
+            return decompress(coding, body, limit)
+        except BodyTooLarge:
             raise _Refused(_json(413, f"the decoded request body exceeds {limit} bytes")) from None
-        except (zstandard.ZstdError, zlib.error, EOFError, ValueError) as exc:
+        except (EOFError, ValueError) as exc:
             raise _Refused(_json(400, f"the {coding} request body does not decode: {exc}")) from None
 
     def _messages(self, body: bytes) -> list[tuple[bytes | bytearray, bool]]:
@@ -275,6 +258,15 @@ class HttpRules:
                 self._reply(self.dispatcher.refuse("MalformedStreamError", f"malformed Arrow IPC request: {exc}"))
             ) from None
         return messages
+
+
+def _arrow(turn: TurnReply, status: int | None = None) -> HttpResponse:
+    """An Arrow response: 404/400 for a refusal, else 200, with X-VGI-RPC-Error when the call failed."""
+    status = status or (404 if turn.refusal == "not_found" else 400 if turn.refusal else 200)
+    response = HttpResponse(status, {wire.CONTENT_TYPE: wire.ARROW}, turn.body)
+    if turn.failed and status == 200:
+        response.headers[wire.RPC_ERROR] = "true"
+    return response
 
 
 def _transport_metadata(request: HttpRequest) -> dict[str, str]:
@@ -304,30 +296,6 @@ def _path_mismatch(messages: list[tuple[bytes | bytearray, bool]], protocol: str
     return ""
 
 
-class _TooLarge(Exception):
-    pass
-
-
-def _decompress(coding: str, body: bytes, limit: int | None) -> bytes:
-    """Decode *body*, stopping as soon as the output passes *limit* (a bomb never expands in memory)."""
-    cap = (limit if limit is not None else 1 << 40) + 1
-    if coding == "zstd":
-        out = bytearray()
-        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body), read_across_frames=True) as reader:
-            while chunk := reader.read(min(1 << 20, cap - len(out))):
-                out += chunk
-                if len(out) >= cap:
-                    raise _TooLarge
-        return bytes(out)
-    inflater = zlib.decompressobj(wbits=31)  # gzip
-    data = inflater.decompress(body, cap)
-    if len(data) >= cap or inflater.unconsumed_tail:
-        raise _TooLarge
-    if not inflater.eof:
-        raise ValueError("truncated gzip body")
-    return data
-
-
 def _compress(response: HttpResponse, headers: Mapping[str, str]) -> None:
     """Zstd the body when the client accepts it (X-VGI-Accept-Encoding first) and it is worth it."""
     size = sum(len(chunk) for chunk in response.body)
@@ -343,17 +311,8 @@ def _compress(response: HttpResponse, headers: Mapping[str, str]) -> None:
         for coding in (c.split(";")[0].strip().lower() for c in offered.split(",")):
             if coding == "identity":
                 return
-            if coding == "zstd":
-                response.body = [_ZSTD_OUT.compress(response.data)]
-                response.headers[answer] = "zstd"
-                return
-            if coding == "gzip":
-                response.body = [_gzip(response.data)]
-                response.headers[answer] = "gzip"
+            if coding in wire.ENCODINGS:
+                response.body = [compress(coding, response.data)]
+                response.headers[answer] = coding
                 return
         return
-
-
-def _gzip(data: bytes) -> bytes:
-    deflater = zlib.compressobj(1, zlib.DEFLATED, 31)
-    return deflater.compress(data) + deflater.flush()

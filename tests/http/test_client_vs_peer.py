@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol
 import httpx
 import pytest
 
+from tests.http.servers import wait_healthy
 from tests.services import CountHeader, StreamService
 from vgi_rpc import AnnotatedBatch, Level, Message, RpcError
 from vgi_rpc.client import RpcConnection
@@ -43,7 +44,9 @@ def _start(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tupl
     if not line.startswith(b"PORT:"):
         _stop(proc)
         pytest.fail(f"the peer HTTP server did not report its port: {line!r}")
-    return proc, f"http://127.0.0.1:{int(line[5:])}"
+    url = f"http://127.0.0.1:{int(line[5:])}"
+    wait_healthy(f"{url}/health")  # the peer may report its port a moment before it accepts connections
+    return proc, url
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -8,19 +8,26 @@ error.
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from waitress.server import create_server
 
-from tests.http.servers import free_port
+from tests.http.servers import free_port, stop
+from tests.services import Calculator
+from tests.transports.factories import HTTP_APP, ROOT
 from vgi_rpc.errors import RpcTimeoutError, TransportError
+from vgi_rpc.http import http_connect
 from vgi_rpc.http.coding import BodyTooLarge
 from vgi_rpc.http.session import HttpxSession, StdlibSession, default_session
-
-waitress = pytest.importorskip("waitress.server")
 
 PEERS: list[str] = []  # the client port of each request the app saw
 
@@ -42,7 +49,7 @@ def app(environ: dict[str, Any], start_response: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8, channel_timeout=1, cleanup_interval=1)
+    server = create_server(app, host="127.0.0.1", port=0, threads=8, channel_timeout=1, cleanup_interval=1)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -127,3 +134,60 @@ def test_a_proxy_in_the_environment_selects_httpx(monkeypatch: pytest.MonkeyPatc
     proxied.close()
     monkeypatch.setenv("NO_PROXY", "example.test")
     assert isinstance(default_session("http://example.test:8000", None), StdlibSession)
+
+
+def _self_signed(where: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = where / "cert.pem", where / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def test_https_verifies_the_server_against_ssl_cert_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = _self_signed(tmp_path)
+    port = free_port()
+    env = {**os.environ, "VGI_TEST_SERVICE": "calc", "VGI_TEST_SIGNING_KEY": "tls-test-key-0123456789abcdef"}
+    cmd = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "--certfile", str(cert)]
+    cmd += ["--keyfile", str(key), "--chdir", str(ROOT), HTTP_APP]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline and proc.poll() is None, "gunicorn did not listen"
+            time.sleep(0.1)
+        url = f"https://127.0.0.1:{port}"
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+        with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"), http_connect(Calculator, url) as proxy:
+            proxy.add(a=1.0, b=2.0)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        with http_connect(Calculator, url) as proxy:
+            assert [proxy.add(a=1.0, b=float(k)) for k in range(3)] == [1.0, 2.0, 3.0]
+    finally:
+        stop(proc)

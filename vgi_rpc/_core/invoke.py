@@ -55,9 +55,15 @@ class RequestEncoder:
         self._metadata = pa.KeyValueMetadata(md)
         self._names = [p.name for p in method.params]
         self._fixed = request_codec(service, method, extra_metadata)
-        # each parameter with the one Python type it takes when pyarrow would accept others too (str)
-        self._params = tuple(
-            (p, str if p.spec.kind is Kind.SCALAR and p.spec.py_type is str else None) for p in method.params
+        # each parameter with the one Python type it takes when pyarrow would accept others too (str),
+        # and for an Enum the one-row array of each member met so far (a handful, built once each)
+        self._params: tuple[tuple[ParamSpec, type | None, dict[Any, pa.Array] | None], ...] = tuple(
+            (
+                p,
+                str if p.spec.kind is Kind.SCALAR and p.spec.py_type is str else None,
+                {} if p.spec.kind is Kind.ENUM else None,
+            )
+            for p in method.params
         )
         # a one-value int/float/bool result (or a void one) is read straight from the reply's bytes
         self.reply_codec = result_codec(method)
@@ -99,22 +105,28 @@ class RequestEncoder:
             if encoded is not None:
                 return encoded
         m = self._method
-        arrays = []
-        for p, strict in self._params:
-            value = values[p.name]
-            if value is None:
-                if not p.spec.nullable:
-                    raise ArgumentError(f"{m.name}() parameter {p.name!r} is not Optional but got None")
-            elif strict is not None and not isinstance(value, strict):
-                raise self._refused(p, value, None)
-            try:
-                wire = value if value is None or p.encode is None else p.encode(value)
-                arrays.append(pa.array([wire], type=p.spec.arrow_type))
-            except (KeyError, AttributeError, pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-                raise self._refused(p, value, exc) from None
+        arrays = [self._array(p, strict, members, values[p.name]) for p, strict, members in self._params]
         batch = pa.RecordBatch.from_arrays(arrays, schema=m.params_schema)
         md: Mapping[bytes, bytes] = self._metadata if not extra else {**extra, **dict(self._metadata)}
         return bytes(encode_stream(m.params_schema, ((batch, md),)).to_pybytes())
+
+    def _array(self, p: ParamSpec, strict: type | None, members: dict[Any, pa.Array] | None, value: Any) -> pa.Array:
+        """The one-row array of parameter *p* holding *value*; ``ArgumentError`` if it does not fit."""
+        if members is not None and type(value) is p.spec.py_type:  # an Enum member: built once
+            array = members.get(value)
+            if array is None:
+                array = members[value] = pa.array([p.encode(value)], type=p.spec.arrow_type)  # type: ignore[misc]
+            return array
+        if value is None:
+            if not p.spec.nullable:
+                raise ArgumentError(f"{self._method.name}() parameter {p.name!r} is not Optional but got None")
+        elif strict is not None and not isinstance(value, strict):
+            raise self._refused(p, value, None)
+        try:
+            wire = value if value is None or p.encode is None else p.encode(value)
+            return pa.array([wire], type=p.spec.arrow_type)
+        except (KeyError, AttributeError, pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            raise self._refused(p, value, exc) from None
 
     def _refused(self, p: ParamSpec, value: Any, exc: BaseException | None) -> ArgumentError:
         """The ArgumentError for *value* of parameter *p*, which failed to convert with *exc*."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 from .._core import keys, wirelog
 from .._core.calls import Sealer
 from .._core.context import AuthContext
-from .._core.dispatch import Dispatcher, Reply
+from .._core.dispatch import Dispatcher, Reply, new_request_id
 from .._core.framing import FrameReader, custom_metadata
 from .._core.turns import TurnReply, exchange_turn, init_turn
 from ..errors import IPCError, TransportError
@@ -115,7 +114,7 @@ class HttpRules:
         except _Refused as refused:
             response = refused.response
         response.headers.update(self.capabilities)
-        response.headers[wire.REQUEST_ID] = request.headers.get("x-request-id") or secrets.token_hex(8)
+        response.headers[wire.REQUEST_ID] = request.headers.get("x-request-id") or new_request_id()
         if wirelog.on(wirelog.HTTP):
             size = sum(len(chunk) for chunk in response.body)
             wirelog.HTTP.debug("%s %s -> %d (%d bytes)", request.method, request.path, response.status, size)

@@ -35,12 +35,13 @@ from .codec import FixedRowCodec, request_codec, result_codec
 from .context import AuthContext, CallContext
 from .framing import decode_messages
 from .implementation import check_implementation
-from .ipc import EMPTY_SCHEMA, IpcValidation, Items, empty_batch, encode_stream, validate
+from .ipc import BIG_BYTES, EMPTY_SCHEMA, IpcValidation, Items, empty_batch, encode_chunks, encode_stream, validate
 from .messages import Fault, error_metadata, log_failure, log_metadata, protocol_not_supported
 from .observe import CallObserver, CallRecord
 from .offload import Offload
 from .service import MethodSpec, ServiceSpec
 from .streams import Stream
+from .values import one_value_array
 
 __all__ = ["Dispatcher", "Hosted", "Reply", "Request", "new_request_id"]
 
@@ -79,6 +80,12 @@ class Reply:
     def stream(self) -> bytes | pa.Buffer:
         """The reply as one IPC stream."""
         return self.encoded if self.encoded is not None else encode_stream(self.schema, self.items)
+
+    def chunks(self) -> list[Any]:
+        """The reply as chunks to write in order: a big batch's column buffers are not copied."""
+        if self.encoded is None and sum(b.get_total_buffer_size() for b, _ in self.items) >= BIG_BYTES:
+            return encode_chunks(self.schema, self.items)
+        return [self.stream()]
 
 
 @dataclass(frozen=True)
@@ -690,7 +697,7 @@ class Dispatcher:
             value = m.encode_result(value)
         elif value is None and not m.result.nullable:
             raise TypeError(f"{m.name}() returned None but its result is not Optional")
-        return pa.RecordBatch.from_arrays([pa.array([value], type=m.result.arrow_type)], schema=m.result_schema)
+        return pa.RecordBatch.from_arrays([one_value_array(value, m.result.arrow_type)], schema=m.result_schema)
 
 
 _I32 = struct.Struct("<i").unpack_from

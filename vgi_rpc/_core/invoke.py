@@ -21,18 +21,42 @@ from ..errors import ArgumentError, ProtocolError, RpcError
 from ..log import Message
 from . import keys, wirelog
 from .codec import request_codec, request_metadata, result_codec
-from .ipc import EMPTY_SCHEMA, TICK, IpcValidation, Item, empty_batch, encode_stream, validate
+from .ipc import BIG_BYTES, EMPTY_SCHEMA, TICK, IpcValidation, Item, empty_batch, encode_chunks, encode_stream, validate
 from .messages import BatchKind, classify, parse_error, parse_log
 from .offload import Offload
 from .service import MethodSpec, ParamSpec, ServiceSpec
 from .streams import AnnotatedBatch
 from .typemap import Kind
-from .values import short_repr, takes_python_type
+from .values import one_value_array, short_repr, takes_python_type
 
-__all__ = ["ClientStream", "RequestEncoder", "is_data", "read_unary_reply", "sort_items"]
+__all__ = [
+    "ClientStream",
+    "Request",
+    "RequestEncoder",
+    "is_data",
+    "read_unary_reply",
+    "request_bytes",
+    "request_size",
+    "sort_items",
+]
 
 
 OnLog = Callable[[Message], None]
+
+
+# A request stream as the client hands it to its driver: bytes, or (big arguments) chunks to
+# write in order, which hold the caller's buffers rather than copies (``request_bytes`` joins them).
+Request = bytes | list[Any]
+
+
+def request_bytes(request: Request) -> bytes:
+    """The request in one piece (for transports that need one body, such as HTTP)."""
+    return request if isinstance(request, bytes) else b"".join(request)
+
+
+def request_size(request: Request) -> int:
+    """The request's length in bytes."""
+    return len(request) if isinstance(request, bytes) else sum(memoryview(c).nbytes for c in request)
 
 
 class RequestEncoder:
@@ -93,8 +117,11 @@ class RequestEncoder:
 
     def encode(
         self, args: tuple[Any, ...], kwargs: Mapping[str, Any], extra: Mapping[bytes, bytes] | None = None
-    ) -> bytes:
-        """The complete request IPC stream for one call (*extra*: metadata for this call only, e.g. a trace)."""
+    ) -> Request:
+        """The complete request IPC stream for one call (*extra*: metadata for this call only, e.g. a trace).
+
+        Bytes, or for a request with big arguments the chunks to write in order (see ``Request``).
+        """
         if self._empty_request is not None and not extra:
             if args or kwargs:
                 self.bind(args, kwargs)  # raises the right ArgumentError
@@ -108,6 +135,8 @@ class RequestEncoder:
         arrays = [self._array(p, strict, members, values[p.name]) for p, strict, members in self._params]
         batch = pa.RecordBatch.from_arrays(arrays, schema=m.params_schema)
         md: Mapping[bytes, bytes] = self._metadata if not extra else {**extra, **dict(self._metadata)}
+        if batch.get_total_buffer_size() >= BIG_BYTES:  # chunks: big column buffers are not copied
+            return encode_chunks(m.params_schema, ((batch, md),))
         return bytes(encode_stream(m.params_schema, ((batch, md),)).to_pybytes())
 
     def _array(self, p: ParamSpec, strict: type | None, members: dict[Any, pa.Array] | None, value: Any) -> pa.Array:
@@ -124,7 +153,7 @@ class RequestEncoder:
             raise self._refused(p, value, None)
         try:
             wire = value if value is None or p.encode is None else p.encode(value)
-            return pa.array([wire], type=p.spec.arrow_type)
+            return one_value_array(wire, p.spec.arrow_type)
         except (KeyError, AttributeError, pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
             raise self._refused(p, value, exc) from None
 
@@ -243,7 +272,7 @@ def read_unary_reply(
     if result.num_rows != 1 or result.num_columns < 1:
         raise ProtocolError(f"{method.name}(): expected a one-row result batch, got {result.num_rows} rows")
     validate(result, ipc_validation)
-    value = result.column(0)[0].as_py()
+    value = result.column(0).to_pylist()[0]  # the list, not a Scalar: cheaper
     if value is not None and method.decode_result is not None:
         value = method.decode_result(value)
     return value

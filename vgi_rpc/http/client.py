@@ -23,6 +23,7 @@ import pyarrow as pa
 from .._core import keys
 from .._core.describe import ServiceDescription
 from .._core.framing import custom_metadata, decode_messages, message_layout, split_streams
+from .._core.invoke import Request, request_bytes
 from .._core.ipc import IpcValidation, Items, encode_stream
 from ..client import ProtocolClass, RpcConnection, Stop
 from ..errors import ProtocolError, TransportError
@@ -208,12 +209,14 @@ class HttpDriver:
 
     # -- Driver -------------------------------------------------------------------------------
 
-    def unary(self, request: bytes, what: str) -> Messages:
+    def unary(self, request: Request, what: str) -> Messages:
         """POST ``{prefix}/{protocol}/{method}``; the reply stream."""
-        return self.post(self.url(*_routing(request)), request, what)[0]
+        body = request_bytes(request)
+        return self.post(self.url(*_routing(body)), body, what)[0]
 
-    def open_stream(self, request: bytes, has_header: bool, what: str) -> HttpStream:
+    def open_stream(self, request: Request, has_header: bool, what: str) -> HttpStream:
         """POST ``.../init``; the channel for the call's turns."""
+        request = request_bytes(request)
         protocol, method = _routing(request)
         streams = self.post(self.url(protocol, method, wire.INIT), request, what)
         return HttpStream(self, self.url(protocol, method, wire.EXCHANGE), streams, has_header, what)

@@ -59,7 +59,7 @@ class StreamChannel(Protocol):
 class Driver(Protocol):
     """What a connection needs from a transport: unary exchanges and stream channels."""
 
-    def unary(self, request: Request, what: str) -> list[tuple[bytes | bytearray, bool]]:
+    def unary(self, request: Request, what: str) -> list[tuple[bytes | bytearray | memoryview, bool]]:
         """Send one request stream (bytes, or chunks to write in order); return the reply's framed messages."""
 
     def open_stream(self, request: Request, has_header: bool, what: str) -> StreamChannel:

@@ -64,3 +64,25 @@ def test_a_big_result_batch_wraps_the_returned_bytes() -> None:
         next(m for m in service_spec(Blobs).methods.values() if m.name == "echo"), value
     )
     assert reply.column(0).buffers()[2].address == pa.py_buffer(value).address
+
+
+def test_a_big_message_is_read_into_arrow_memory_and_decodes() -> None:
+    import io
+
+    from vgi_rpc._core.framing import FrameReader, custom_metadata, decode_messages, message_header
+
+    value = os.urandom(2 << 20)
+    batch = pa.RecordBatch.from_arrays([pa.array([value])], names=["data"])
+    data = encode_stream(batch.schema, ((batch, {b"k": b"v"}),)).to_pybytes()
+    source = io.BytesIO(data)
+    messages = FrameReader(source.read, source.readinto).read_messages()
+    assert messages is not None
+    (schema_message, _), (big, has_metadata) = messages
+    assert isinstance(big, memoryview) and isinstance(schema_message, bytes)  # the body is not a bytearray
+    assert has_metadata and custom_metadata(big) == {b"k": b"v"}
+    header = message_header(big)
+    assert len(header) < 1024 and custom_metadata(header) == {b"k": b"v"}
+    _, items = decode_messages(messages)
+    assert items[0][0].column(0).to_pylist() == [value]
+    legacy = header[4:]  # the pre-1.0 framing: no continuation marker
+    assert message_header(legacy) == legacy

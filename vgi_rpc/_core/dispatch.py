@@ -288,7 +288,7 @@ class Dispatcher:
 
     def handle_messages(
         self,
-        messages: list[tuple[bytes | bytearray, bool]],
+        messages: list[tuple[bytes | bytearray | memoryview, bool]],
         auth: AuthContext | None = None,
         offload: Offload | None = None,
         transport: Mapping[str, str] | None = None,

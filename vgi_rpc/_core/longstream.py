@@ -26,7 +26,7 @@ from .offload import Offload
 
 __all__ = ["ByteStream", "LongStreamCall", "LongStreamDriver", "frame_reader", "serve_connection"]
 
-Messages = list[tuple[bytes | bytearray, bool]]
+Messages = list[tuple[bytes | bytearray | memoryview, bool]]
 
 
 class ByteStream(Protocol):

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["HttpDriver", "http_connect", "http_introspect"]
 
 P = TypeVar("P")
-Messages = list[tuple[bytes | bytearray, bool]]
+Messages = list[tuple[bytes | bytearray | memoryview, bool]]
 
 COMPRESS_MIN_BYTES = 1024  # smaller request bodies go uncompressed (IPC framing barely compresses)
 _CONTINUATION = b"\xff\xff\xff\xff"

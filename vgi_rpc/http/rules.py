@@ -244,7 +244,7 @@ class HttpRules:
         except (EOFError, ValueError) as exc:
             raise _Refused(_json(400, f"the {coding} request body does not decode: {exc}")) from None
 
-    def _messages(self, body: bytes) -> list[tuple[bytes | bytearray, bool]]:
+    def _messages(self, body: bytes) -> list[tuple[bytes | bytearray | memoryview, bool]]:
         source = io.BytesIO(body)
         try:
             messages = FrameReader(source.read, source.readinto, max_body=len(body)).read_messages()
@@ -278,7 +278,7 @@ def _transport_metadata(request: HttpRequest) -> dict[str, str]:
     return seen
 
 
-def _path_mismatch(messages: list[tuple[bytes | bytearray, bool]], protocol: str, method: str) -> str:
+def _path_mismatch(messages: list[tuple[bytes | bytearray | memoryview, bool]], protocol: str, method: str) -> str:
     """Why the request batch's routing metadata disagrees with the path ("" when it does not)."""
     if len(messages) < 2 or not messages[1][1]:
         return ""  # no metadata at all: the dispatcher's own refusal says what is missing

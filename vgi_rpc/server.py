@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._core.describe import Reflection, ReflectionImpl
-from ._core.dispatch import Dispatcher, Hosted
+from ._core.dispatch import Dispatcher, Hosted, reseed_request_ids
 from ._core.ipc import IpcValidation
 from ._core.longstream import ByteStream, serve_connection
 from ._core.observe import CallObserver
 from ._core.offload import Offload
 from ._core.service import service_spec
 from .errors import ConnectionClosedError, IPCError, TransportError
+
+# a forked worker (gunicorn) draws its own request-id prefix, not its parent's
+os.register_at_fork(after_in_child=reseed_request_ids)
 
 __all__ = ["RpcServer"]
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import os
 import secrets
 import struct
 import time
@@ -43,7 +42,7 @@ from .service import MethodSpec, ServiceSpec
 from .streams import Stream
 from .values import one_value_array
 
-__all__ = ["Dispatcher", "Hosted", "Reply", "Request", "new_request_id"]
+__all__ = ["Dispatcher", "Hosted", "Reply", "Request", "new_request_id", "reseed_request_ids"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -723,11 +722,13 @@ def _trace_context(md: Mapping[bytes, bytes]) -> dict[str, str]:
 
 
 class _RequestIds:
-    """Request ids: 16 hex digits, a random prefix per process and a counter (no system call per call)."""
+    """Request ids: 16 hex digits, a random prefix per process and a counter (no system call per call).
+
+    A forked child must call ``reseed`` (``vgi_rpc.server`` registers it to run after every fork).
+    """
 
     def __init__(self) -> None:
         self.reseed()
-        os.register_at_fork(after_in_child=self.reseed)  # forked workers (gunicorn) get their own
 
     def reseed(self) -> None:
         self.prefix = secrets.token_hex(4)
@@ -737,7 +738,9 @@ class _RequestIds:
         return f"{self.prefix}{next(self.counter) & 0xFFFFFFFF:08x}"
 
 
-new_request_id = _RequestIds().new
+_REQUEST_IDS = _RequestIds()
+new_request_id = _REQUEST_IDS.new
+reseed_request_ids = _REQUEST_IDS.reseed
 
 
 def _version_key(version: str) -> tuple[int, ...]:

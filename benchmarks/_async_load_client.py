@@ -1,4 +1,4 @@
-"""One async load process: CONCURRENCY tasks on one event loop for SECONDS; prints JSON counts, latencies, heartbeat gap.
+"""One async load process: CONCURRENCY tasks on one loop for SECONDS; prints JSON counts, latencies, heartbeat gap.
 
     python _async_load_client.py <mode> <url> <seconds> <concurrency>
 
@@ -45,6 +45,74 @@ async def _floor_call(url: str) -> Callable[[], Awaitable[None]]:
     return call
 
 
+Call = Callable[[], Awaitable[Any]]
+Drive = Callable[[Callable[[int], Awaitable[Call]]], Awaitable[None]]
+
+
+async def _rpc(mode: str, url: str, concurrency: int, drive: Drive) -> None:
+    from service import Bench
+
+    from vgi_rpc.aio import ahttp_connect
+
+    client = None
+    if mode == "aio-httpx":
+        import httpx
+
+        client = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency))
+    async with ahttp_connect(Bench, url, prefix="/vgi", client=client) as proxy:
+
+        async def make(k: int) -> Call:
+            return proxy.noop  # type: ignore[no-any-return]
+
+        await drive(make)
+    if client is not None:
+        await client.aclose()
+
+
+async def _aiohttp(url: str, concurrency: int, drive: Drive) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def post() -> None:
+            async with session.post(url + "/vgi/echo", data=BODY) as response:
+                await response.read()
+
+        async def make(k: int) -> Call:
+            return post
+
+        await drive(make)
+
+
+async def _httpx(url: str, concurrency: int, drive: Drive) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as client:
+
+        async def post() -> None:
+            (await client.post(url + "/vgi/echo", content=BODY)).raise_for_status()
+
+        async def make(k: int) -> Call:
+            return post
+
+        await drive(make)
+
+
+async def _run(mode: str, url: str, concurrency: int, drive: Drive) -> None:
+    if mode in ("aio", "aio-httpx"):
+        await _rpc(mode, url, concurrency, drive)
+    elif mode == "aiohttp":
+        await _aiohttp(url, concurrency, drive)
+    elif mode == "httpx":
+        await _httpx(url, concurrency, drive)
+    else:
+
+        async def make(k: int) -> Call:
+            return await _floor_call(url)
+
+        await drive(make)
+
+
 async def main() -> None:
     mode, url, seconds, concurrency = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
     latencies: list[list[int]] = [[] for _ in range(concurrency)]
@@ -60,7 +128,7 @@ async def main() -> None:
             gap = max(gap, now - last - 0.01)
             last = now
 
-    async def worker(k: int, call: Callable[[], Awaitable[Any]], start_at: float, stop_at: float) -> None:
+    async def worker(k: int, call: Call, start_at: float, stop_at: float) -> None:
         mine = latencies[k]
         while time.monotonic() < start_at:
             await call()
@@ -68,64 +136,16 @@ async def main() -> None:
             await call()
             mine.append(time.perf_counter_ns() - t0)
 
-    async def drive(make: Callable[[int], Awaitable[Callable[[], Awaitable[Any]]]]) -> None:
+    async def drive(make: Callable[[int], Awaitable[Call]]) -> None:
+        nonlocal running
         calls = [await make(k) for k in range(concurrency)]
         start_at = time.monotonic() + 0.5
         beat = asyncio.create_task(heartbeat())
         await asyncio.gather(*(worker(k, c, start_at, start_at + seconds) for k, c in enumerate(calls)))
-        nonlocal running
         running = False
         await beat
 
-    if mode in ("aio", "aio-httpx"):
-        from service import Bench
-
-        from vgi_rpc.aio import ahttp_connect
-
-        client = None
-        if mode == "aio-httpx":
-            import httpx
-
-            client = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency))
-        async with ahttp_connect(Bench, url, prefix="/vgi", client=client) as proxy:
-
-            async def make(k: int) -> Callable[[], Awaitable[Any]]:
-                return proxy.noop
-
-            await drive(make)
-        if client is not None:
-            await client.aclose()
-    elif mode == "aiohttp":
-        import aiohttp
-
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-
-            async def post() -> None:
-                async with session.post(url + "/vgi/echo", data=BODY) as response:
-                    await response.read()
-
-            async def make(k: int) -> Callable[[], Awaitable[Any]]:
-                return post
-
-            await drive(make)
-    elif mode == "httpx":
-        import httpx
-
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as client:
-
-            async def post() -> None:
-                (await client.post(url + "/vgi/echo", content=BODY)).raise_for_status()
-
-            async def make(k: int) -> Callable[[], Awaitable[Any]]:
-                return post
-
-            await drive(make)
-    else:
-
-        async def make(k: int) -> Callable[[], Awaitable[Any]]:
-            return await _floor_call(url)
-
-        await drive(make)
+    await _run(mode, url, concurrency, drive)
     flat = sorted(x for lat in latencies for x in lat)
     sample = flat[:: max(1, len(flat) // 2000)]
     print(json.dumps({"calls": len(flat), "seconds": seconds, "gap_ms": gap * 1000, "sample": sample}))

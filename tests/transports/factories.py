@@ -125,7 +125,7 @@ def uvicorn_server(
     cmd += ["--log-level", "warning", "--app-dir", str(ROOT), app]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
     try:
-        wait_healthy(f"http://127.0.0.1:{port}{prefix}/health")
+        wait_healthy(f"http://127.0.0.1:{port}{prefix}/health", timeout=30, alive=proc.poll)
     except BaseException:
         stop(proc)
         raise

@@ -10,7 +10,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from tests import services
-from tests.workers.http_app import FileCounters
+from tests.workers.counters import FileCounters
 from vgi_rpc import AuthContext, RpcServer
 from vgi_rpc.http.asgi import AsgiApp, make_asgi_app
 from vgi_rpc.http.rules import HttpRequest

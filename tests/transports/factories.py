@@ -117,13 +117,13 @@ def http_server(kind: str, service: str) -> str:
 
 
 def uvicorn_server(
-    env: dict[str, str], app: str = ASGI_APP, prefix: str = "/vgi"
+    env: dict[str, str], app: str = ASGI_APP, prefix: str = "/vgi", stderr: Any = None
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start uvicorn serving *app* on 127.0.0.1 (a free port) and wait until it answers; stop it with ``stop``."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     cmd += ["--log-level", "warning", "--app-dir", str(ROOT), app]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, stderr=stderr)
     try:
         wait_healthy(f"http://127.0.0.1:{port}{prefix}/health", timeout=30, alive=proc.poll)
     except BaseException:

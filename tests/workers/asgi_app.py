@@ -53,6 +53,8 @@ def build() -> AsgiApp:
         authenticate=authenticate,
         max_request_bytes=int(limit) if limit else None,
         cors_origins=os.environ.get("VGI_TEST_CORS") or None,
+        token_ttl=float(os.environ.get("VGI_TEST_TOKEN_TTL", "3600")),
+        previous_signing_keys=[k.encode() for k in os.environ.get("VGI_TEST_PREVIOUS_KEYS", "").split(",") if k],
     )
 
 

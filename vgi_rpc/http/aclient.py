@@ -23,13 +23,14 @@ from ..client import ProtocolClass, Stop
 from ..errors import ProtocolError, RpcTimeoutError, TransportError
 from ..log import Message
 from . import wire
-from .client import COMPRESS_MIN_BYTES, _body_message, _normal_prefix, _routing
+from .client import _CONNECT_TIMEOUT, COMPRESS_MIN_BYTES, _body_message, _normal_prefix, _routing
 from .coding import BodyTooLarge, compress, decompress
 
 __all__ = ["AsyncHttpDriver", "ahttp_connect"]
 
 P = TypeVar("P")
 Messages = list[tuple[bytes | bytearray, bool]]
+_KEEPALIVE = 4.0  # seconds an idle connection is kept
 Response = tuple[int, Mapping[str, str], bytes]  # status, headers (case-insensitive lookup), raw body
 
 
@@ -129,8 +130,12 @@ class AsyncHttpDriver:
         if self._http is None:  # made on first use: an aiohttp session belongs to the running loop
             import aiohttp
 
-            connector = aiohttp.TCPConnector(limit=self._max_connections)
-            self._http = _Aiohttp(aiohttp.ClientSession(connector=connector), True)
+            # idle connections are dropped before common servers drop them (uvicorn: 5 s), so that a
+            # request is not sent on a connection the server is closing
+            connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=_KEEPALIVE)
+            # calls may take as long as they take (``timeout=`` bounds them); connecting may not
+            timeout = aiohttp.ClientTimeout(total=None, connect=_CONNECT_TIMEOUT)
+            self._http = _Aiohttp(aiohttp.ClientSession(connector=connector, timeout=timeout), True)
         return self._http
 
     def url(self, protocol: str | None, method: str, suffix: str = "") -> str:

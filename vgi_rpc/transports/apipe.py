@@ -21,7 +21,7 @@ from typing import Any, TypeVar, overload
 
 import pyarrow as pa
 
-from .._core.framing import MAX_METADATA_BYTES, BatchReader, FrameReader, message_layout
+from .._core.framing import MAX_METADATA_BYTES, BatchReader, FrameReader, decode_messages, message_layout
 from .._core.ipc import EMPTY_STREAM, TICK, TICK_MESSAGE, Items, StreamWriter, translated_errors
 from ..aclient import AsyncRpcConnection
 from ..client import ProtocolClass, Stop
@@ -51,8 +51,32 @@ async def _exact(reader: asyncio.StreamReader, n: int, what: str) -> bytes:
         raise TransportError(f"cannot read from the peer: {exc}") from exc
 
 
+_U16 = struct.Struct("<H").unpack_from
+_I32 = struct.Struct("<i").unpack_from
+_DICTIONARY_BATCH = 2  # the MessageHeader union's type of a dictionary batch
+
+
+def _is_dictionary(meta: bytes) -> bool:
+    """Whether the flatbuffer ``Message`` *meta* is a dictionary batch (field 1: the header's type)."""
+    try:
+        table = struct.unpack_from("<I", meta, 0)[0]
+        vtable = table - _I32(meta, table)[0]
+        if _U16(meta, vtable)[0] < 8:
+            return False
+        offset = _U16(meta, vtable + 6)[0]
+        return bool(offset) and meta[table + offset] == _DICTIONARY_BATCH
+    except (struct.error, IndexError):
+        return False
+
+
 async def read_message(reader: asyncio.StreamReader) -> tuple[bytes, bool, bool]:
     """One encapsulated message as it came: its bytes, whether it has custom metadata, whether it is EOS."""
+    data, has_metadata, end, _ = await read_message_kind(reader)
+    return data, has_metadata, end
+
+
+async def read_message_kind(reader: asyncio.StreamReader) -> tuple[bytes, bool, bool, bool]:
+    """As :func:`read_message`, and whether the message is a dictionary batch."""
     head = await _exact(reader, 4, "boundary")
     if head == _CONTINUATION:
         head += await _exact(reader, 4, "a message header")
@@ -60,7 +84,7 @@ async def read_message(reader: asyncio.StreamReader) -> tuple[bytes, bool, bool]
     else:  # pre-1.0 format: the length comes first
         length = struct.unpack_from("<i", head, 0)[0]
     if length == 0:
-        return head, False, True
+        return head, False, True, False
     if length < 0 or length > MAX_METADATA_BYTES:
         raise IPCError(f"not an Arrow IPC stream: it starts with {head!r}, which would declare {length} bytes")
     meta = await _exact(reader, length, "message metadata")
@@ -68,7 +92,7 @@ async def read_message(reader: asyncio.StreamReader) -> tuple[bytes, bool, bool]
     data = head + meta
     if body:
         data += await _exact(reader, body, "a message body")
-    return data, has_metadata, False
+    return data, has_metadata, False, _is_dictionary(meta)
 
 
 async def read_messages(reader: asyncio.StreamReader, what: str) -> Messages:
@@ -141,8 +165,6 @@ class AsyncLongStreamDriver:
         if has_header:
             messages = await read_messages(self.reader, what)
             with translated_errors():
-                from .._core.framing import decode_messages
-
                 call.header_items = decode_messages(messages)[1]
         return call
 
@@ -176,14 +198,20 @@ class AsyncLongStreamCall:
         """Init logs arrive with the first output on this shape."""
         return []
 
+    async def _fetch(self) -> None:
+        """Fetch the next message for the core's reader: a record batch with the dictionaries before it."""
+        dictionary = True
+        while dictionary:
+            message, _, _, dictionary = await read_message_kind(self._driver.reader)
+            self._fed.push(message)
+
     async def _next(self) -> tuple[pa.RecordBatch, dict[bytes, bytes] | None] | None:
-        message, _, _ = await read_message(self._driver.reader)
-        self._fed.push(message)
-        with translated_errors():
-            if self._reader is None:
+        if self._reader is None:
+            await self._fetch()  # the schema
+            with translated_errors():
                 self._reader = BatchReader(FrameReader(self._fed.read))
-                message, _, _ = await read_message(self._driver.reader)
-                self._fed.push(message)
+        await self._fetch()
+        with translated_errors():
             return self._reader.next()
 
     async def turn(self, batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None, stop: Stop) -> tuple[Items, bool]:

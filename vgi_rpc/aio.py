@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from .aclient import AsyncRpcConnection as AsyncRpcConnection
 from .aclient import AsyncStreamSession as AsyncStreamSession
-from .transports.apipe import aconnect as aconnect
 from .transports.apipe import aserve_pipe as aserve_pipe
+from .transports.asubprocess import aconnect as aconnect
 
 if TYPE_CHECKING:
     from .http.aclient import ahttp_connect as ahttp_connect

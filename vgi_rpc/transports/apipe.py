@@ -1,4 +1,4 @@
-"""The long-stream driver shape on asyncio streams: ``aconnect`` (a worker process) and ``aserve_pipe``.
+"""The long-stream driver shape on asyncio streams, and ``aserve_pipe`` (``aconnect``: ``asubprocess.py``).
 
 The same bytes as the sync ``LongStreamDriver`` (``_core/longstream.py``): back-to-back IPC
 streams each way on one lock-step connection. Messages are framed with ``await`` (the body
@@ -15,7 +15,6 @@ import logging
 import os
 import struct
 import threading
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar, overload
 
@@ -28,15 +27,14 @@ from ..client import ProtocolClass, Stop
 from ..errors import ConnectionClosedError, IPCError, TransportError
 from ..log import Message
 from .pipe import PipeTransport, _grow_pipe
-from .subprocess import StderrMode, _check_command
 
-__all__ = ["AsyncLongStreamDriver", "aconnect", "aserve_pipe"]
+__all__ = ["AsyncLongStreamDriver", "aserve_pipe", "read_message", "read_messages"]
 
 P = TypeVar("P")
 Messages = list[tuple[bytes | bytearray, bool]]
 _log = logging.getLogger("vgi_rpc.wire.transport")
 _CONTINUATION = b"\xff\xff\xff\xff"
-_LIMIT = 1 << 20  # StreamReader buffer
+LIMIT = 1 << 20  # StreamReader buffer
 _STDERR_TAIL = 20
 
 
@@ -254,153 +252,6 @@ def _never(batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> bool:
     return False
 
 
-# -- worker process -------------------------------------------------------------------------------
-
-
-async def _forward(stream: asyncio.StreamReader, logger: logging.Logger, tail: deque[str]) -> None:
-    while line := await stream.readline():
-        text = line.decode("utf-8", "replace").rstrip()
-        tail.append(text)
-        logger.info("%s", text)
-
-
-class _Worker:
-    """A worker process started with asyncio, and what its end says when a call fails."""
-
-    def __init__(self, process: asyncio.subprocess.Process, tail: deque[str]) -> None:
-        self.process = process
-        self.tail = tail
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, OSError):
-            self.process.kill()
-
-    async def detail(self) -> str:
-        """The worker's exit status and stderr tail, when it has ended."""
-        try:
-            async with asyncio.timeout(0.5):
-                code = await self.process.wait()
-        except TimeoutError:
-            return ""
-        parts = [
-            f"the worker (pid {self.process.pid}) "
-            + (f"was killed by signal {-code}" if code < 0 else f"exited with code {code}")
-        ]
-        if self.tail:
-            parts.append("its stderr ended with:\n  " + "\n  ".join(self.tail))
-        return "; ".join(parts)
-
-    async def stop(self, close_timeout: float) -> None:
-        """Wait for the worker to exit after its stdin closed; terminate, then kill, if it lingers."""
-        proc = self.process
-        try:
-            async with asyncio.timeout(close_timeout):
-                await proc.wait()
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                async with asyncio.timeout(2):
-                    await proc.wait()
-            except TimeoutError:
-                self.kill()
-                await proc.wait()
-
-
-@overload
-def aconnect(
-    protocol: ProtocolClass[Any],
-    cmd: list[str],
-    *,
-    twin: ProtocolClass[P],
-    on_log: Callable[[Message], None] | None = ...,
-    stderr: StderrMode = ...,
-    stderr_logger: logging.Logger | None = ...,
-    ipc_validation: Any = ...,
-    timeout: float | None = ...,
-) -> contextlib.AbstractAsyncContextManager[P]: ...
-@overload
-def aconnect(
-    protocol: ProtocolClass[Any],
-    cmd: list[str],
-    *,
-    twin: None = ...,
-    on_log: Callable[[Message], None] | None = ...,
-    stderr: StderrMode = ...,
-    stderr_logger: logging.Logger | None = ...,
-    ipc_validation: Any = ...,
-    timeout: float | None = ...,
-) -> contextlib.AbstractAsyncContextManager[Any]: ...
-def aconnect(
-    protocol: ProtocolClass[Any],
-    cmd: list[str],
-    *,
-    twin: ProtocolClass[Any] | None = None,
-    on_log: Callable[[Message], None] | None = None,
-    stderr: StderrMode = StderrMode.INHERIT,
-    stderr_logger: logging.Logger | None = None,
-    ipc_validation: Any = None,
-    timeout: float | None = None,
-) -> contextlib.AbstractAsyncContextManager[Any]:
-    """Start ``cmd`` as a worker and yield an async proxy; the worker exits when the block ends.
-
-    As :func:`vgi_rpc.connect`, with coroutine methods. *twin*: an async twin of *protocol* (its
-    methods ``async def``, stream methods returning ``AsyncStreamSession``), checked against
-    *protocol* here and used only to type the proxy. Calls on the connection are serialised;
-    a call that fails, times out or is cancelled in the middle kills the worker.
-    """
-    return _aconnect(protocol, cmd, twin, on_log, stderr, stderr_logger, ipc_validation, timeout)
-
-
-@contextlib.asynccontextmanager
-async def _aconnect(
-    protocol: ProtocolClass[Any],
-    cmd: list[str],
-    twin: ProtocolClass[Any] | None,
-    on_log: Callable[[Message], None] | None,
-    stderr: StderrMode,
-    stderr_logger: logging.Logger | None,
-    ipc_validation: Any,
-    timeout: float | None,
-) -> AsyncIterator[Any]:
-    from .._core.ipc import IpcValidation
-
-    _check_command(cmd)
-    target: Any = {
-        StderrMode.INHERIT: None,
-        StderrMode.PIPE: asyncio.subprocess.PIPE,
-        StderrMode.DEVNULL: asyncio.subprocess.DEVNULL,
-    }[stderr]
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=target, limit=_LIMIT
-        )
-    except OSError as exc:
-        raise TransportError(f"cannot start the worker {cmd!r}: {exc}") from exc
-    assert process.stdin is not None and process.stdout is not None
-    tail: deque[str] = deque(maxlen=_STDERR_TAIL)
-    forwarder = None
-    if process.stderr is not None:
-        logger = stderr_logger or logging.getLogger("vgi_rpc.worker.stderr")
-        forwarder = asyncio.ensure_future(_forward(process.stderr, logger, tail))
-    worker = _Worker(process, tail)
-    driver = AsyncLongStreamDriver(process.stdout, process.stdin, on_abort=worker.kill)
-    driver.failure_detail = worker.detail  # type: ignore[attr-defined]
-    connection: AsyncRpcConnection[Any] = AsyncRpcConnection(
-        protocol, driver, on_log, ipc_validation=ipc_validation or IpcValidation.FULL, timeout=timeout, twin=twin
-    )
-    try:
-        yield connection.proxy
-    finally:
-        await connection.aclose()
-        await worker.stop(5.0)
-        if forwarder is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
-                    await forwarder
-            forwarder.cancel()
-
-
 # -- in-process pipe ------------------------------------------------------------------------------
 
 
@@ -409,7 +260,7 @@ async def open_pipe_streams(
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, asyncio.BaseTransport]:
     """An asyncio reader and writer over two pipe descriptors, and the read end's transport (to close)."""
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=_LIMIT)
+    reader = asyncio.StreamReader(limit=LIMIT)
     read_transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0)
     )

@@ -201,12 +201,16 @@ class AsyncRpcConnection(Generic[P]):
     async def io(self, awaitable: Awaitable[Any]) -> Any:
         """Await a driver operation under the timeout; a failure breaks a serial transport."""
         try:
+            if self.timeout is None:
+                return await awaitable
             async with asyncio.timeout(self.timeout):
                 return await awaitable
         except TimeoutError as exc:
-            failure: BaseException = RpcTimeoutError(f"no answer within the connection's timeout of {self.timeout} s")
-            if self.driver.serial:
-                failure = RpcTimeoutError(f"{failure}; the connection is closed")
+            if isinstance(exc, RpcTimeoutError):  # the HTTP client's own timeout
+                self._fail(exc)
+                raise
+            text = f"no answer within the connection's timeout of {self.timeout} s"
+            failure = RpcTimeoutError(text + ("; the connection is closed" if self.driver.serial else ""))
             self._fail(failure)
             raise failure from exc
         except TransportError as exc:

@@ -102,10 +102,13 @@ class AsgiApp:
         request = _request(scope, body)
         loop = asyncio.get_running_loop()
         response = await loop.run_in_executor(self.executor, self._handle, request)
+        data = response.data if response.body else b""
         headers = [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()]
+        if request.method != "HEAD":
+            headers.append((b"content-length", str(len(data)).encode()))  # else the server chunks the body
         headers.extend(self._cors(request))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.data if response.body else b""})
+        await send({"type": "http.response.body", "body": data})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -47,3 +47,11 @@ def test_an_httpx_client_with_auth_headers_and_its_own_timeout() -> None:
                 await proxy.ping()
 
     run(body)
+
+
+def test_the_asgi_app_sends_a_content_length_not_chunks() -> None:
+    url = http_server("uvicorn", "streams")
+    reply = httpx.get(url + "/vgi/health", timeout=10)
+    assert reply.status_code == 200
+    assert reply.headers["content-length"] == str(len(reply.content))
+    assert "transfer-encoding" not in reply.headers

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from ._core.codec import FixedRowCodec
 from ._core.framing import decode_messages
-from ._core.invoke import ClientStream, Phase, RequestEncoder, is_data, read_unary_reply
+from ._core.invoke import ClientStream, Phase, Request, RequestEncoder, is_data, read_unary_reply
 from ._core.ipc import IpcValidation, Items
 from ._core.offload import Offload
 from ._core.service import MethodSpec, ServiceSpec, service_spec
@@ -38,7 +38,7 @@ from .twin import check_twin
 __all__ = ["AsyncDriver", "AsyncRpcConnection", "AsyncStreamChannel", "AsyncStreamSession"]
 
 P = TypeVar("P")
-Messages = list[tuple[bytes | bytearray, bool]]
+Messages = list[tuple[bytes | bytearray | memoryview, bool]]
 
 
 class AsyncStreamChannel(Protocol):
@@ -62,10 +62,10 @@ class AsyncDriver(Protocol):
     serial: bool  # one call at a time (a lock-step byte stream)
     turn_per_request: bool
 
-    async def unary(self, request: bytes, what: str) -> Messages:
+    async def unary(self, request: Request, what: str) -> Messages:
         """Send one request stream; the reply stream's messages."""
 
-    async def open_stream(self, request: bytes, has_header: bool, what: str) -> AsyncStreamChannel:
+    async def open_stream(self, request: Request, has_header: bool, what: str) -> AsyncStreamChannel:
         """Start a stream call."""
 
     async def aclose(self) -> None:
@@ -233,7 +233,7 @@ class AsyncRpcConnection(Generic[P]):
                 self._broken = exc
             self.driver.abort()
 
-    async def call_request(self, spec: MethodSpec, data: bytes, codec: FixedRowCodec | None = None) -> Any:
+    async def call_request(self, spec: MethodSpec, data: Request, codec: FixedRowCodec | None = None) -> Any:
         """Send one complete unary request for *spec*; its decoded result (or its RpcError raised)."""
         await self._acquire(f"{spec.name}()")
         try:
@@ -258,7 +258,7 @@ class AsyncStreamSession:
     when the loop's async generator is finalised (at once in CPython).
     """
 
-    def __init__(self, connection: AsyncRpcConnection[Any], method: MethodSpec, request: bytes) -> None:
+    def __init__(self, connection: AsyncRpcConnection[Any], method: MethodSpec, request: Request) -> None:
         self.method = method
         self._conn = connection
         self._request = request

@@ -50,6 +50,8 @@ def test_unary_values_of_every_kind(kind: str) -> None:
             assert await proxy.greet(name="x") == "hello x"
             assert await proxy.greet("y", greeting="hi", times=2) == "hi y hi y"
             assert await proxy.noop() is None
+            big = bytes(range(256)) * 8192  # 2 MiB: the request goes to the driver as chunks
+            assert await proxy.echo_bytes(value=big) == big
 
     run(body)
 

@@ -17,20 +17,22 @@ from typing import Any, TypeVar, overload
 import pyarrow as pa
 
 from .._core.framing import decode_messages, split_streams
+from .._core.invoke import Request, request_bytes
 from .._core.ipc import IpcValidation, Items, encode_stream
 from ..aclient import AsyncRpcConnection
 from ..client import ProtocolClass, Stop
 from ..errors import ProtocolError, RpcTimeoutError, TransportError
 from ..log import Message
 from . import wire
-from .client import _CONNECT_TIMEOUT, COMPRESS_MIN_BYTES, _body_message, _normal_prefix, _routing
+from .client import COMPRESS_MIN_BYTES, _body_message, _normal_prefix, _routing
 from .coding import BodyTooLarge, compress, decompress
 
 __all__ = ["AsyncHttpDriver", "ahttp_connect"]
 
 P = TypeVar("P")
-Messages = list[tuple[bytes | bytearray, bool]]
+Messages = list[tuple[bytes | bytearray | memoryview, bool]]
 _KEEPALIVE = 4.0  # seconds an idle connection is kept
+_CONNECT_TIMEOUT = 30.0  # seconds (calls themselves may take as long as they take)
 Response = tuple[int, Mapping[str, str], bytes]  # status, headers (case-insensitive lookup), raw body
 
 
@@ -228,14 +230,16 @@ class AsyncHttpDriver:
 
     # -- AsyncDriver ----------------------------------------------------------------------------
 
-    async def unary(self, request: bytes, what: str) -> Messages:
+    async def unary(self, request: Request, what: str) -> Messages:
         """POST ``{prefix}/{protocol}/{method}``; the reply stream."""
-        return (await self.post(self.url(*_routing(request)), request, what))[0]
+        body = request_bytes(request)  # one body (big arguments came as chunks)
+        return (await self.post(self.url(*_routing(body)), body, what))[0]
 
-    async def open_stream(self, request: bytes, has_header: bool, what: str) -> AsyncHttpStream:
+    async def open_stream(self, request: Request, has_header: bool, what: str) -> AsyncHttpStream:
         """POST ``.../init``; the channel for the call's turns."""
-        protocol, method = _routing(request)
-        streams = await self.post(self.url(protocol, method, wire.INIT), request, what)
+        body = request_bytes(request)
+        protocol, method = _routing(body)
+        streams = await self.post(self.url(protocol, method, wire.INIT), body, what)
         return AsyncHttpStream(self, self.url(protocol, method, wire.EXCHANGE), streams, has_header, what)
 
     def abort(self) -> None:

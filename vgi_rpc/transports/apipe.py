@@ -21,6 +21,7 @@ from typing import Any, TypeVar, overload
 import pyarrow as pa
 
 from .._core.framing import MAX_METADATA_BYTES, BatchReader, FrameReader, decode_messages, message_layout
+from .._core.invoke import Request
 from .._core.ipc import EMPTY_STREAM, TICK, TICK_MESSAGE, Items, StreamWriter, translated_errors
 from ..aclient import AsyncRpcConnection
 from ..client import ProtocolClass, Stop
@@ -31,7 +32,7 @@ from .pipe import PipeTransport, _grow_pipe
 __all__ = ["AsyncLongStreamDriver", "aserve_pipe", "read_message", "read_messages"]
 
 P = TypeVar("P")
-Messages = list[tuple[bytes | bytearray, bool]]
+Messages = list[tuple[bytes | bytearray | memoryview, bool]]
 _log = logging.getLogger("vgi_rpc.wire.transport")
 _CONTINUATION = b"\xff\xff\xff\xff"
 LIMIT = 1 << 20  # StreamReader buffer
@@ -151,12 +152,12 @@ class AsyncLongStreamDriver:
         except (OSError, RuntimeError) as exc:
             raise TransportError(f"cannot write to the peer: {exc}") from exc
 
-    async def unary(self, request: bytes, what: str) -> Messages:
+    async def unary(self, request: Request, what: str) -> Messages:
         """Send one request stream; the reply stream's messages."""
         await self.send(request)
         return await read_messages(self.reader, what)
 
-    async def open_stream(self, request: bytes, has_header: bool, what: str) -> AsyncLongStreamCall:
+    async def open_stream(self, request: Request, has_header: bool, what: str) -> AsyncLongStreamCall:
         """Send a stream call's request (and read its header stream, when the method declares one)."""
         await self.send(request)
         call = AsyncLongStreamCall(self, what)

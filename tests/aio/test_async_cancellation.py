@@ -156,3 +156,15 @@ def test_a_client_that_closes_a_pipe_mid_call_ends_the_server_thread() -> None:
         assert not [t for t in threading.enumerate() if t.name == "vgi_rpc-aserve_pipe"]
 
     run(body)
+
+
+def test_a_worker_that_cannot_start_or_exits_at_once() -> None:
+    async def body() -> None:
+        with pytest.raises(TransportError, match="cannot start the worker"):
+            async with aconnect(StreamService, ["/nonexistent/vgi-worker"]):
+                pass
+        async with aconnect(StreamService, [sys.executable, "-c", "import sys; sys.exit(3)"]) as proxy:
+            with pytest.raises(TransportError, match="exited with code 3"):
+                await proxy.ping()
+
+    run(body)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +25,29 @@ os.register_at_fork(after_in_child=reseed_request_ids)
 __all__ = ["RpcServer"]
 
 _log = logging.getLogger("vgi_rpc.rpc")
+
+
+_private_loop: asyncio.AbstractEventLoop | None = None
+_private_loop_lock = threading.Lock()
+
+
+def run_on_private_loop(coro: Any) -> Any:
+    """Run a coroutine an ``async def`` implementation method returned, and return its result.
+
+    Every server of the process shares one private event loop on a daemon thread: coroutine
+    methods run there concurrently (a call blocks only its own serving thread), whatever
+    transport serves them (pipe, WSGI, or the ASGI app's thread pool).
+    """
+    global _private_loop
+    loop = _private_loop
+    if loop is None:
+        with _private_loop_lock:
+            if _private_loop is None:
+                new = asyncio.new_event_loop()
+                threading.Thread(target=new.run_forever, name="vgi_rpc-coroutines", daemon=True).start()
+                _private_loop = new
+            loop = _private_loop
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
 class RpcServer:
@@ -72,6 +97,7 @@ class RpcServer:
             include_tracebacks=include_tracebacks,
             observers=observers,
             offload=offload,
+            run_coroutine=run_on_private_loop,
         )
 
     def add_observer(self, observer: CallObserver) -> None:

@@ -77,7 +77,7 @@ print(json.dumps(out))
 
 
 @pytest.mark.interop
-@pytest.mark.parametrize("kind", ["waitress", "gunicorn"])
+@pytest.mark.parametrize("kind", ["waitress", "gunicorn", "uvicorn"])
 def test_the_reference_client_over_http_against_our_app(run_peer: Any, kind: str) -> None:
     done = run_peer(PEER_CLIENT, str(ROOT), http_server(kind, "everything"), http_server(kind, "streams"))
     assert done.returncode == 0, done.stderr[-3000:]

@@ -126,6 +126,7 @@ class Dispatcher:
         include_tracebacks: bool = True,
         observers: Sequence[CallObserver] = (),
         offload: Offload | None = None,
+        run_coroutine: Callable[[Any], Any] | None = None,
     ) -> None:
         self.server_id = server_id
         self.ipc_validation = ipc_validation
@@ -135,7 +136,9 @@ class Dispatcher:
         self.offload = offload
         # what __transport_options__ answers; a driver that serves a side channel turns it on
         self.transport_options: dict[bytes, bytes] = {keys.TRANSPORT_SHM: b"false"}
-        self.env = CallEnv(server_id, ipc_validation, include_tracebacks, offload, self._report if observers else None)
+        self.env = CallEnv(
+            server_id, ipc_validation, include_tracebacks, offload, self._report if observers else None, run_coroutine
+        )
         self.hosted = {h.spec.name: h for h in hosted}
         self._bound: dict[tuple[str, str], _Bound] = {}
         # batch header of a template request -> its method (see handle_messages)
@@ -512,7 +515,7 @@ class Dispatcher:
         if bound.wants_ctx:
             ctx = kwargs["ctx"] = self._context(bound, request_id, auth, logs.append)
         try:
-            value = bound.fn(**kwargs)
+            value = self.env.awaited(bound.fn(**kwargs))
             if m.is_stream:
                 return self._start_stream(bound, value, request_id, record, logs, ctx, auth, offload)
             if bound.result_codec is not None and not logs:

@@ -16,21 +16,18 @@ from typing import Any, TypeVar, overload
 
 import pyarrow as pa
 
-from .._core.framing import decode_messages, split_streams
 from .._core.invoke import Request, request_bytes
-from .._core.ipc import IpcValidation, Items, encode_stream
+from .._core.ipc import IpcValidation, Items
 from ..aclient import AsyncRpcConnection
 from ..client import ProtocolClass, Stop
-from ..errors import ProtocolError, RpcTimeoutError, TransportError
+from ..errors import RpcTimeoutError, TransportError
 from ..log import Message
 from . import wire
-from .client import COMPRESS_MIN_BYTES, _body_message, _normal_prefix, _routing
-from .coding import BodyTooLarge, compress, decompress
+from .client_rules import COMPRESS_MIN_BYTES, ClientRules, Messages, TurnChannel, routing
 
 __all__ = ["AsyncHttpDriver", "ahttp_connect"]
 
 P = TypeVar("P")
-Messages = list[tuple[bytes | bytearray | memoryview, bool]]
 _KEEPALIVE = 4.0  # seconds an idle connection is kept
 _CONNECT_TIMEOUT = 30.0  # seconds (calls themselves may take as long as they take)
 Response = tuple[int, Mapping[str, str], bytes]  # status, headers (case-insensitive lookup), raw body
@@ -96,10 +93,6 @@ class _Httpx:
         pass  # the caller's client stays open
 
 
-def _is_arrow(headers: Mapping[str, str]) -> bool:
-    return str(headers.get(wire.CONTENT_TYPE, "")).split(";")[0].strip() == wire.ARROW
-
-
 class AsyncHttpDriver:
     """Implements ``aclient.AsyncDriver`` over HTTP: one POST per unary call, stream start or turn."""
 
@@ -116,12 +109,7 @@ class AsyncHttpDriver:
         compress_min_bytes: int = COMPRESS_MIN_BYTES,
         max_connections: int = 100,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.prefix = _normal_prefix(prefix)
-        self.max_response_bytes = max_response_bytes
-        self.compress_min_bytes = compress_min_bytes
-        self.encodings: tuple[str, ...] | None = None
-        self.max_request_bytes: int | None = None
+        self.rules = ClientRules(base_url, prefix, max_response_bytes, compress_min_bytes)
         self._probing: asyncio.Lock | None = None
         self._max_connections = max_connections
         self._http: _Aiohttp | _Httpx | None = None
@@ -140,107 +128,50 @@ class AsyncHttpDriver:
             self._http = _Aiohttp(aiohttp.ClientSession(connector=connector, timeout=timeout), True)
         return self._http
 
-    def url(self, protocol: str | None, method: str, suffix: str = "") -> str:
-        """The URL of a call (reserved names without a protocol stay flat under the prefix)."""
-        if protocol is None:
-            return f"{self.base_url}{self.prefix}/{method}" + (f"/{suffix}" if suffix else "")
-        return self.base_url + wire.route(self.prefix, protocol, method, suffix)
-
     async def _send(self, verb: str, url: str, what: str, headers: dict[str, str], content: bytes = b"") -> Response:
-        headers[wire.ACCEPT_MAX_RESPONSE_BYTES] = str(self.max_response_bytes)
         try:
-            return await self._transport().send(verb, url, headers, content, self.max_response_bytes)
+            return await self._transport().send(
+                verb, url, self.rules.headers(headers), content, self.rules.max_response_bytes
+            )
         except _TooLarge:
-            raise self._too_large(what, url) from None
+            raise self.rules.too_large(what, url) from None
         except TransportError as exc:
             raise type(exc)(f"{what}: {exc.error_message}") from exc
 
-    def _too_large(self, what: str, url: str) -> ProtocolError:
-        return ProtocolError(
-            f"{what}: the response from {url} exceeds the client's cap of {self.max_response_bytes} bytes"
-        )
-
-    async def probe(self) -> None:
-        """``OPTIONS {prefix}/health``: the response codings and request cap the server advertises."""
-        url = f"{self.base_url}{self.prefix}/{wire.HEALTH}"
-        status, headers, _ = await self._send("OPTIONS", url, "capability probe", {})
-        if status == 404:
-            raise TransportError(
-                f"no vgi-rpc server at {url} (HTTP 404): check base_url and prefix={self.prefix or '/'!r} "
-                "(vgi-rpc 0.52.2 servers serve at the root by default: prefix='')"
-            )
-        advertised = headers.get(wire.CAP_ENCODINGS) if status < 400 else None
-        self.encodings = (
-            ("zstd",) if advertised is None else tuple(c.strip() for c in advertised.split(",") if c.strip())
-        )
-        cap = headers.get(wire.CAP_MAX_REQUEST, "")
-        self.max_request_bytes = int(cap) if cap.isdigit() else None
-
-    async def _encode(self, body: bytes) -> tuple[bytes, dict[str, str]]:
-        if self.encodings is None:
-            if self._probing is None:
-                self._probing = asyncio.Lock()
-            async with self._probing:  # one probe, however many calls start at once
-                if self.encodings is None:
-                    await self.probe()
-        headers = {wire.CONTENT_TYPE: wire.ARROW, wire.ACCEPT_ENCODING: "zstd, gzip"}
-        if len(body) < self.compress_min_bytes or not self.encodings:
-            return body, headers
-        for coding in wire.ENCODINGS:
-            if coding in (self.encodings or ()):
-                headers[wire.CONTENT_ENCODING] = coding
-                return compress(coding, body), headers
-        return body, headers
-
-    def _decode(self, headers: Mapping[str, str], raw: bytes, what: str, url: str) -> bytes:
-        coding = (headers.get(wire.VGI_CONTENT_ENCODING) or headers.get(wire.CONTENT_ENCODING, "")).strip().lower()
-        if coding in ("", "identity"):
-            return raw
-        if coding not in wire.ENCODINGS:
-            raise ProtocolError(f"{what}: the response has an unsupported Content-Encoding {coding!r}")
-        try:
-            return decompress(coding, raw, self.max_response_bytes)
-        except BodyTooLarge:
-            raise self._too_large(what, url) from None
-        except ValueError as exc:
-            raise ProtocolError(f"{what}: {exc}") from exc
+    async def _probe(self) -> None:
+        """``OPTIONS {prefix}/health`` once, however many calls start at once."""
+        if self._probing is None:
+            self._probing = asyncio.Lock()
+        async with self._probing:
+            if self.rules.encodings is None:
+                status, headers, _ = await self._send("OPTIONS", self.rules.health_url, "capability probe", {})
+                self.rules.learn(status, headers)
 
     async def post(self, url: str, body: bytes, what: str) -> list[Messages]:
         """POST one Arrow request body; the response body's IPC streams (error bodies too, when Arrow)."""
-        content, headers = await self._encode(body)
+        if self.rules.encodings is None:
+            await self._probe()
+        content, headers = self.rules.encode(body)
         status, got, raw = await self._send("POST", url, what, headers, content)
-        if status == 415 and not _is_arrow(got) and wire.CONTENT_ENCODING in headers:
-            self.encodings = None  # the server's codings changed (WIRE 8.4): ask again, retry once
-            content, headers = await self._encode(body)
+        if self.rules.recode(status, got, headers):
+            await self._probe()
+            content, headers = self.rules.encode(body)
             status, got, raw = await self._send("POST", url, what, headers, content)
-        data = self._decode(got, raw, what, url)
-        if _is_arrow(got):
-            streams = split_streams(data)
-            if not streams:
-                raise ProtocolError(f"{what}: HTTP {status} from {url} with an empty Arrow body")
-            return streams
-        detail = _body_message(data)
-        if status == 413 and self.max_request_bytes is not None:
-            detail += f" (the server takes at most {self.max_request_bytes} bytes per request)"
-        elif status == 404:
-            detail += f" (is prefix={self.prefix or '/'!r} right? vgi-rpc 0.52.2 servers serve at the root by default)"
-        if status < 400:
-            raise ProtocolError(f"{what}: HTTP {status} from {url} without an Arrow body: {detail}")
-        raise TransportError(f"{what}: HTTP {status} from {url}: {detail}")
+        return self.rules.reply(status, got, raw, what, url)
 
     # -- AsyncDriver ----------------------------------------------------------------------------
 
     async def unary(self, request: Request, what: str) -> Messages:
         """POST ``{prefix}/{protocol}/{method}``; the reply stream."""
         body = request_bytes(request)  # one body (big arguments came as chunks)
-        return (await self.post(self.url(*_routing(body)), body, what))[0]
+        return (await self.post(self.rules.url(*routing(body)), body, what))[0]
 
     async def open_stream(self, request: Request, has_header: bool, what: str) -> AsyncHttpStream:
         """POST ``.../init``; the channel for the call's turns."""
         body = request_bytes(request)
-        protocol, method = _routing(body)
-        streams = await self.post(self.url(protocol, method, wire.INIT), body, what)
-        return AsyncHttpStream(self, self.url(protocol, method, wire.EXCHANGE), streams, has_header, what)
+        protocol, method = routing(body)
+        streams = await self.post(self.rules.url(protocol, method, wire.INIT), body, what)
+        return AsyncHttpStream(self, self.rules.url(protocol, method, wire.EXCHANGE), streams, has_header, what)
 
     def abort(self) -> None:
         """Nothing to break: every request stands alone."""
@@ -251,26 +182,16 @@ class AsyncHttpDriver:
             await self._http.aclose()
 
 
-class AsyncHttpStream:
-    """One stream call: the ``/init`` response split into header and init items; a POST per turn."""
+class AsyncHttpStream(TurnChannel):
+    """One stream call over ``AsyncHttpDriver``: a POST per turn."""
 
     def __init__(self, driver: AsyncHttpDriver, url: str, streams: list[Messages], has_header: bool, what: str) -> None:
+        super().__init__(url, streams, has_header, what)
         self.driver = driver
-        self.url = url
-        self.what = what
-        decoded = [decode_messages(s)[1] for s in streams]
-        self.header_items: Items = decoded.pop(0) if has_header and decoded else []
-        self._init: Items = [item for items in decoded for item in items]
-
-    def init_items(self) -> Items:
-        """The init logs, state tokens and (producers) the first tick's output."""
-        return self._init
 
     async def turn(self, batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None, stop: Stop) -> tuple[Items, bool]:
         """POST one input (tokens already in *metadata*) to ``.../exchange``; its output items."""
-        body = encode_stream(batch.schema, ((batch, metadata),)).to_pybytes()
-        streams = await self.driver.post(self.url, body, self.what)
-        return [item for s in streams for item in decode_messages(s)[1]], True
+        return self.turn_items(await self.driver.post(self.url, self.turn_body(batch, metadata), self.what)), True
 
     async def close(self, output_ended: bool) -> Items:
         """Closing an HTTP stream sends nothing."""

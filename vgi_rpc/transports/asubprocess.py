@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar, overload
@@ -42,8 +44,15 @@ class _Worker:
         self.tail = tail
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, OSError):
-            self.process.kill()
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: int) -> None:
+        # os.kill, not Process.kill/terminate: those poll the Popen first, and a poll that reaps a
+        # worker that just died leaves asyncio's child watcher nothing to wait for (it then
+        # reports exit code 255 instead of the signal); a dead but unreaped worker takes a signal
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError, OSError):
+                os.kill(self.process.pid, sig)
 
     async def detail(self) -> str:
         """The worker's exit status and stderr tail, when it has ended."""
@@ -67,8 +76,7 @@ class _Worker:
             async with asyncio.timeout(close_timeout):
                 await proc.wait()
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
+            self._signal(signal.SIGTERM)
             try:
                 async with asyncio.timeout(2):
                     await proc.wait()

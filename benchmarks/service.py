@@ -10,7 +10,15 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from vgi_rpc import AnnotatedBatch, CallContext, ExchangeState, OutputCollector, ProducerState, Stream
+from vgi_rpc import (
+    AnnotatedBatch,
+    ArrowSerializableDataclass,
+    CallContext,
+    ExchangeState,
+    OutputCollector,
+    ProducerState,
+    Stream,
+)
 
 _BULK_SCHEMA = pa.schema([pa.field("i", pa.int64()), pa.field("f", pa.float64())])
 _BATCHES: dict[int, Any] = {}
@@ -63,6 +71,17 @@ class Color(enum.Enum):
     BLUE = "blue"
 
 
+@dataclass(frozen=True)
+class Rect(ArrowSerializableDataclass):
+    """A record argument: a dataclass of scalars and a string."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+
+
 class Bench(Protocol):
     """Calls whose cost is dominated by the framework, not the work."""
 
@@ -70,7 +89,15 @@ class Bench(Protocol):
 
     def add(self, a: float, b: float) -> float: ...
 
+    def greet(self, name: str) -> str: ...
+
     def mixed(self, color: Color, counts: dict[str, int], ids: frozenset[int]) -> int: ...
+
+    def area(self, rect: Rect) -> float: ...
+
+    def total(self, values: list[int]) -> int: ...
+
+    def echo_bytes(self, data: bytes) -> bytes: ...
 
     def bulk(self, batches: int, rows: int) -> Stream[ProducerState]: ...
 
@@ -86,8 +113,20 @@ class BenchImpl:
     def add(self, a: float, b: float) -> float:
         return a + b
 
+    def greet(self, name: str) -> str:
+        return f"Hello, {name}!"
+
     def mixed(self, color: Color, counts: dict[str, int], ids: frozenset[int]) -> int:
         return len(color.value) + sum(counts.values()) + len(ids)
+
+    def area(self, rect: Rect) -> float:
+        return rect.width * rect.height
+
+    def total(self, values: list[int]) -> int:
+        return sum(values)
+
+    def echo_bytes(self, data: bytes) -> bytes:
+        return data
 
     def bulk(self, batches: int, rows: int) -> Stream[BulkState]:
         return Stream(output_schema=_BULK_SCHEMA, state=BulkState(batches, rows))

@@ -1,0 +1,579 @@
+"""The side-by-side benchmark suite (issue 17): ours versus the reference vgi-rpc 0.52.2, in one run.
+
+    .venv/bin/python benchmarks/suite.py [--quick] [--json PATH] [--only unary,http] [--transports ...]
+        [--placements one,split] [--sides reference,ours-3.13,ours-3.11] [--rounds 3] [--budget 0.3]
+
+Workloads (``--only``: names or groups, and/or transports):
+
+* unary: ``noop``, ``add``, ``greet`` (a string), ``mixed`` (Enum + ``dict[str, int]`` +
+  ``frozenset[int]``), ``record`` (a dataclass argument), ``list`` (``list[int]`` of 16);
+* echo: ``echo_bytes`` of 1 KiB, 1 MiB and 64 MiB;
+* streams: ``producer50`` (50 one-row batches), ``exchange20`` (20 rounds);
+* bulk: ``download`` (1 GiB of int64 + float64 columns in 4 MiB batches) and ``upload`` (256 MiB),
+  in MB/s, with the peak RSS of client and worker during each;
+* spawn: start a worker and make the first call (subprocess only);
+* import: ``python -c "import vgi_rpc"`` (ours on this interpreter and on 3.13, the reference on 3.13);
+* load: calls/s of ``noop`` from several client processes and threads against gunicorn
+  (benchmarks/http_load.py), with the echo-only Falcon app under the same gunicorn as its floor;
+* floors: ``raw_pipe`` (bytes through ``os.pipe`` between two processes, the size of ``download``)
+  and ``memcpy`` (a 64 MiB copy in one process).
+
+Transports: ``inproc`` (``serve_pipe``), ``subprocess`` (``connect``), ``pool`` (``WorkerPool``),
+``pool-shm`` (``WorkerPool(shm_size=...)``), ``shm`` (``ShmPipeTransport``), and HTTP under
+``waitress`` and ``gunicorn`` (one sync worker; real servers on 127.0.0.1, stopped by PID; group
+``http``). Every workload runs over every transport, except ``spawn`` (subprocess only).
+
+Method. The client is pinned to the first CPU (``os.sched_setaffinity``); placement ``one`` runs
+the worker (or server) on the same CPU, ``split`` on the second one (``taskset``). For each
+(transport, placement) every side runs once per round, in alternating order, round after round;
+each run does every selected workload over one connection: warm-up calls for a tenth of the
+budget, then calls timed one by one for ``--budget`` seconds (at least a few). Minimum, median
+and p99 are over all calls of all rounds; for MB/s and calls/s the columns hold the rate at the
+minimum, median and p99 time (best, median, worst 1 %). The ratio is ours/reference of the same
+metric (time: lower is better; MB/s and calls/s: higher is better). The reference runs on
+Python 3.13 from its own venv (tests/refpeer.py) with ``-I`` from a copy of the benchmark files
+outside the checkout; ``ours-3.13`` is a cached 3.13 venv running this checkout (``PYTHONPATH``),
+``ours-3.11`` (or whatever this interpreter is) the current venv. Over HTTP ours runs on this
+interpreter only (the 3.13 venv holds no HTTP server). ``--quick`` shrinks every size and budget
+so that the whole suite runs in well under a minute (a smoke run, not a measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.http_latency import _side_dirs, _start  # noqa: E402
+from benchmarks.http_load import _gunicorn, _load  # noqa: E402
+from tests.http.servers import stop  # noqa: E402
+
+MIB = 1 << 20
+GROUPS = {
+    "unary": ["noop", "add", "greet", "mixed", "record", "list"],
+    "echo": ["echo_1k", "echo_1m", "echo_64m"],
+    "streams": ["producer50", "exchange20"],
+    "bulk": ["download", "upload"],
+    "spawn": ["spawn"],
+    "import": ["import"],
+    "load": ["load"],
+    "floors": ["raw_pipe", "memcpy"],
+}
+WORKLOADS = [w for group in GROUPS.values() for w in group]
+PIPE_TRANSPORTS = ["inproc", "subprocess", "pool", "pool-shm", "shm"]
+HTTP_TRANSPORTS = ["waitress", "gunicorn"]
+TRANSPORT_GROUPS = {"pipe": PIPE_TRANSPORTS, "http": HTTP_TRANSPORTS}
+TRANSPORTS = PIPE_TRANSPORTS + HTTP_TRANSPORTS
+RATES = {"download", "upload", "raw_pipe", "memcpy"}  # reported in MB/s
+CLIENT_FILES = ["service.py", "_suite_client.py", "_http_load_client.py", "echo_app.py"]
+OURS = f"ours-{sys.version_info.major}.{sys.version_info.minor}"
+
+
+@dataclass
+class Side:
+    """One implementation on one interpreter: how to run it and where its benchmark files are."""
+
+    name: str
+    python: list[str]
+    where: Path
+    env: dict[str, str]
+    ours: bool
+
+
+@dataclass
+class Plan:
+    workloads: list[str]
+    transports: list[str]
+    placements: list[str]
+    sides: list[str]
+    sizes: dict[str, int]
+    args: argparse.Namespace
+    cpus: tuple[int, int]
+    times: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)
+    moved: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    rss: dict[tuple[str, str, str, str], dict[str, list[int]]] = field(default_factory=dict)
+    claimed: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def record(self, key: tuple[str, str, str, str], times: list[int], moved: int = 0) -> None:
+        self.times.setdefault(key, []).extend(times)
+        self.moved[key] = moved
+
+
+def ours_313() -> Path:
+    """Python of the cached 3.13 venv with ours installed; run with ``PYTHONPATH`` = this checkout.
+
+    An existing venv is used as it is (it may have been built for another checkout of this
+    repository, so ``PYTHONPATH`` picks this one): rebuilding it would pull it from under others.
+    """
+    from tests.refpeer import _cache_dir, our_venv_python
+
+    venv = _cache_dir() / "ours-3.13"
+    if (venv / ".vgi-ready").exists() and (venv / "bin" / "python").exists():
+        return venv / "bin" / "python"
+    return our_venv_python("3.13")
+
+
+def make_sides(tmp: Path, wanted: list[str]) -> dict[str, Side]:
+    sides: dict[str, Side] = {}
+    if "reference" in wanted:
+        ref = _side_dirs(tmp)["reference"]  # copies service.py & co. and makes sure gunicorn is there
+        for name in CLIENT_FILES:
+            shutil.copy(ROOT / "benchmarks" / name, ref[1] / name)
+        sides["reference"] = Side(
+            "reference", ref[0], ref[1], {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, False
+        )
+    if "ours-3.13" in wanted and OURS != "ours-3.13":
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        sides["ours-3.13"] = Side("ours-3.13", [str(ours_313())], ROOT / "benchmarks", env, True)
+    if OURS in wanted:
+        sides[OURS] = Side(OURS, [sys.executable], ROOT / "benchmarks", dict(os.environ), True)
+    return sides
+
+
+def pinned(cpu: int) -> Any:
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def run_client(plan: Plan, side: Side, transport: str, placement: str, workloads: list[str], target: Any) -> None:
+    """One ``_suite_client.py`` run; its timings go into ``plan``."""
+    client_cpu, other_cpu = plan.cpus
+    worker_cpu = other_cpu if placement == "split" else client_cpu
+    pids: list[int] = []
+    if target is None:
+        target = [*side.python, str(side.where / "service.py")]
+        if placement == "split":
+            target = ["taskset", "-c", str(worker_cpu), *target]
+    else:
+        target, pids = target
+    config = {
+        "transport": "http" if transport in HTTP_TRANSPORTS else transport,
+        "target": target,
+        "server_pids": pids,
+        "workloads": workloads,
+        "budget": plan.args.budget,
+        "min_calls": plan.args.min_calls,
+        "sizes": plan.sizes,
+        "shm_size": 2 * max(plan.sizes["echo_64m"], plan.sizes["batch_rows"] * 16) + 16 * MIB,
+    }
+    cmd = [*side.python, str(side.where / "_suite_client.py"), json.dumps(config)]
+    try:
+        out = subprocess.run(
+            cmd,
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=side.where,
+            env=side.env,
+            timeout=1800,
+            preexec_fn=pinned(client_cpu),
+        )
+    except subprocess.CalledProcessError as exc:
+        sys.exit(f"{transport}/{placement} failed under {cmd[0]}:\n{exc.stderr}")
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    impl = Path(report["impl"]).resolve()
+    if impl.is_relative_to(ROOT) != side.ours:
+        sys.exit(f"{cmd[0]} imported the wrong vgi_rpc: {impl}")
+    for name, got in report["results"].items():
+        key = (name, transport, placement, side.name)
+        plan.record(key, got["times_ns"], got["bytes"])
+        for who, pair in (got.get("rss_kb") or {}).items():
+            if pair:
+                growth, peak = pair[1] - pair[0], pair[1]
+                old = plan.rss.setdefault(key, {}).get(who, [0, 0])
+                plan.rss[key][who] = [max(old[0], growth), max(old[1], peak)]
+
+
+def alternate(items: list[str], r: int) -> list[str]:
+    return items if r % 2 == 0 else items[::-1]
+
+
+@contextmanager
+def http_servers(kind: str, sides: dict[str, Side], cpu: int) -> Iterator[dict[str, tuple[str, list[int]]]]:
+    """A server per side (``benchmarks/http_latency.py``'s), pinned to ``cpu``; stopped by PID on exit."""
+    started: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    try:
+        for name, side in sides.items():
+            started[name] = _start(kind, side.python, side.where, cpu)
+        yield {name: (url, [proc.pid]) for name, (proc, url) in started.items()}
+    finally:
+        for proc, _ in started.values():
+            stop(proc)
+
+
+def run_transports(plan: Plan, sides: dict[str, Side]) -> None:
+    rpc = [w for w in plan.workloads if w in WORKLOADS[: WORKLOADS.index("spawn") + 1]]
+    if not rpc:
+        return
+    client_cpu, other_cpu = plan.cpus
+    for transport in plan.transports:
+        workloads = [w for w in rpc if w != "spawn" or transport == "subprocess"]
+        http = transport in HTTP_TRANSPORTS
+        names = [s for s in sides if not (http and s == "ours-3.13")]
+        for placement in plan.placements:
+            if transport == "inproc" and placement == "split":
+                continue  # one process: nothing to place
+            plan.claimed += [(w, transport, placement, s) for w in workloads for s in names]
+            print(f"{transport} / {placement}", file=sys.stderr)
+            if http:
+                server_cpu = other_cpu if placement == "split" else client_cpu
+                with http_servers(transport, {n: sides[n] for n in names}, server_cpu) as servers:
+                    for r in range(plan.args.rounds):
+                        for name in alternate(names, r):
+                            run_client(plan, sides[name], transport, placement, workloads, servers[name])
+            else:
+                for r in range(plan.args.rounds):
+                    for name in alternate(names, r):
+                        run_client(plan, sides[name], transport, placement, workloads, None)
+
+
+def run_import(plan: Plan, sides: dict[str, Side]) -> None:
+    """``python -c "import vgi_rpc"`` from a directory outside the checkout, pinned to the client CPU."""
+    names = list(sides)
+    plan.claimed += [("import", "process", "one", s) for s in names]
+    with tempfile.TemporaryDirectory() as neutral:
+        for r in range(plan.args.rounds):
+            for name in alternate(names, r):
+                side = sides[name]
+                times = []
+                stop_at = time.perf_counter() + plan.args.budget
+                while len(times) < plan.args.min_calls or time.perf_counter() < stop_at:
+                    t0 = time.perf_counter_ns()
+                    subprocess.run(
+                        [*side.python, "-c", "import vgi_rpc"],
+                        check=True,
+                        cwd=neutral,
+                        env=side.env,
+                        preexec_fn=pinned(plan.cpus[0]),
+                    )
+                    times.append(time.perf_counter_ns() - t0)
+                plan.record(("import", "process", "one", name), times)
+
+
+RAW_WRITER = """
+import fcntl, os, sys
+total, chunk = int(sys.argv[1]), 1 << 20
+try:
+    fcntl.fcntl(1, 1031, 1 << 20)  # F_SETPIPE_SZ
+except OSError:
+    pass
+buf = memoryview(b"\\xab" * chunk)
+os.write(1, b"!")  # the reader's clock starts here
+while total > 0:
+    total -= os.write(1, buf[: min(chunk, total)])
+"""
+RAW_READER = """
+import fcntl, json, os, sys, time
+try:
+    fcntl.fcntl(0, 1031, 1 << 20)
+except OSError:
+    pass
+buf = bytearray(1 << 20)
+stdin = open(0, "rb", buffering=0)
+stdin.read(1)
+t0 = time.perf_counter_ns()
+got = 0
+while n := stdin.readinto(buf):
+    got += n
+print(json.dumps({"bytes": got, "ns": time.perf_counter_ns() - t0}))
+"""
+MEMCPY = """
+import json, sys, time
+size, budget = int(sys.argv[1]), float(sys.argv[2])
+src, dst = bytearray(b"\\xab" * size), bytearray(size)
+dst[:] = src
+times, stop_at = [], time.perf_counter() + budget
+while len(times) < 3 or time.perf_counter() < stop_at:
+    t0 = time.perf_counter_ns()
+    dst[:] = src
+    times.append(time.perf_counter_ns() - t0)
+print(json.dumps(times))
+"""
+
+
+def run_floors(plan: Plan) -> None:
+    """The raw pipe (writer on the worker's CPU, reader on the client's) and memcpy, on this interpreter."""
+    client_cpu, other_cpu = plan.cpus
+    total = plan.sizes["download_batches"] * plan.sizes["batch_rows"] * 16
+    if "raw_pipe" in plan.workloads:
+        plan.claimed += [("raw_pipe", "floor", p, "floor") for p in plan.placements]
+        for placement in plan.placements:
+            for _ in range(plan.args.rounds):
+                r, w = os.pipe()
+                wcpu = other_cpu if placement == "split" else client_cpu
+                py = sys.executable
+                writer = subprocess.Popen([py, "-c", RAW_WRITER, str(total)], stdout=w, preexec_fn=pinned(wcpu))
+                reader = subprocess.Popen(
+                    [py, "-c", RAW_READER], stdin=r, stdout=subprocess.PIPE, preexec_fn=pinned(client_cpu)
+                )
+                os.close(r)
+                os.close(w)
+                out, _ = reader.communicate(timeout=600)
+                writer.wait(timeout=60)
+                report = json.loads(out)
+                plan.record(("raw_pipe", "floor", placement, "floor"), [report["ns"]], report["bytes"])
+    if "memcpy" in plan.workloads:
+        plan.claimed.append(("memcpy", "floor", "one", "floor"))
+        size = plan.sizes["memcpy"]
+        for _ in range(plan.args.rounds):
+            out = subprocess.run(
+                [sys.executable, "-c", MEMCPY, str(size), str(plan.args.budget)],
+                check=True,
+                capture_output=True,
+                text=True,
+                preexec_fn=pinned(client_cpu),
+            ).stdout
+            plan.record(("memcpy", "floor", "one", "floor"), json.loads(out), size)
+
+
+def run_load(plan: Plan, sides: dict[str, Side]) -> None:
+    """benchmarks/http_load.py's load (gunicorn, 2 sync workers, unpinned) per side and for the echo floor."""
+    args = SimpleNamespace(
+        seconds=plan.args.load_seconds, processes=plan.args.load_processes, threads=plan.args.load_threads
+    )
+    names = [s for s in sides if s != "ours-3.13"]
+    servers: dict[str, tuple[subprocess.Popen[bytes], str, Side]] = {}
+    try:
+        for name in names:
+            side = sides[name]
+            servers[name] = (*_gunicorn(side.python, side.where, "http_app:app"), side)
+        ours = (
+            sides[OURS] if OURS in sides else Side(OURS, [sys.executable], ROOT / "benchmarks", dict(os.environ), True)
+        )
+        servers["floor"] = (*_gunicorn(ours.python, ours.where, "echo_app:app"), ours)
+        plan.claimed += [("load", "gunicorn", "unpinned", s) for s in servers]
+        for r in range(plan.args.rounds):
+            for name in alternate(list(servers), r):
+                _, url, side = servers[name]
+                calls, _sample = _load(side.python, side.where, "floor" if name == "floor" else "rpc", url, args)
+                # one "time" per round: the mean time per call across all clients, so that rate = 1e9 / time
+                plan.record(("load", "gunicorn", "unpinned", name), [int(args.seconds * 1e9 / max(calls, 1))])
+    finally:
+        for proc, _, _ in servers.values():
+            stop(proc)
+
+
+def stats(plan: Plan, key: tuple[str, str, str, str]) -> tuple[str, float, float, float]:
+    """(unit, min, median, p99) of a key: µs or ms per call, MB/s or calls/s at those times."""
+    times = sorted(plan.times[key])
+    lo, med, p99 = times[0], statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+    workload = key[0]
+    if workload in RATES:
+        moved = plan.moved[key]
+        return "MB/s", moved / lo * 1e3, moved / med * 1e3, moved / p99 * 1e3
+    if workload == "load":
+        return "calls/s", 1e9 / lo, 1e9 / med, 1e9 / p99
+    if workload in ("spawn", "import"):
+        return "ms", lo / 1e6, med / 1e6, p99 / 1e6
+    return "µs", lo / 1e3, med / 1e3, p99 / 1e3
+
+
+def floor_of(plan: Plan, key: tuple[str, str, str, str]) -> tuple[str, str, str, str] | None:
+    workload, transport, placement, _ = key
+    if workload == "download" and transport in PIPE_TRANSPORTS:
+        floor = ("raw_pipe", "floor", placement, "floor")
+        return floor if floor in plan.times else None
+    if workload == "load":
+        floor = ("load", "gunicorn", "unpinned", "floor")
+        return floor if floor in plan.times else None
+    return None
+
+
+def report(plan: Plan) -> list[dict[str, Any]]:
+    rows = []
+    for key in plan.claimed:
+        if key not in plan.times:
+            continue
+        unit, lo, med, p99 = stats(plan, key)
+        ref_key = (*key[:3], "reference")
+        entry: dict[str, Any] = {
+            "workload": key[0],
+            "transport": key[1],
+            "placement": key[2],
+            "side": key[3],
+            "unit": unit,
+            "n": len(plan.times[key]),
+            "min": lo,
+            "median": med,
+            "p99": p99,
+            "bytes": plan.moved.get(key, 0),
+            "ratio_min": None,
+            "ratio_median": None,
+            "of_floor": None,
+            "rss_mib": {who: [v / 1024 for v in pair] for who, pair in plan.rss.get(key, {}).items()},
+        }
+        if key[3].startswith("ours") and ref_key in plan.times:
+            _, ref_lo, ref_med, _ = stats(plan, ref_key)
+            entry["ratio_min"], entry["ratio_median"] = lo / ref_lo, med / ref_med
+        if (floor := floor_of(plan, key)) is not None and key[3] != "floor":
+            entry["of_floor"] = lo / stats(plan, floor)[1]
+        rows.append(entry)
+    return rows
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}"
+
+
+def print_tables(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    print(f"\n{meta['when']}, ours at {meta['commit']}; {meta['machine']}")
+    print(f"rounds {meta['rounds']}, budget {meta['budget']} s of timed calls per workload and run")
+    print(f"sides: {', '.join(f'{k} ({v})' for k, v in meta['versions'].items())}\n")
+    head = ["workload", "transport", "placement", "side", "unit", "min", "median", "p99"]
+    head += ["ours/ref min", "ours/ref median", "of floor"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for e in rows:
+        cells = [e["workload"], e["transport"], e["placement"], e["side"], e["unit"]]
+        cells += [fmt(e[k]) for k in ("min", "median", "p99", "ratio_min", "ratio_median", "of_floor")]
+        print("| " + " | ".join(cells) + " |")
+    bulk = ("echo_1m", "echo_64m", "download", "upload")
+    rss = [e for e in rows if e["rss_mib"] and e["workload"] in bulk and e["placement"] == "one"]
+    if rss:
+        print("\nPeak RSS during bulk transfers (one CPU; split is alike), MiB: growth over the RSS before the")
+        print("workload / peak, max over runs; the worker is the server's processes together over HTTP\n")
+        print("| workload | transport | placement | side | client growth / peak | worker growth / peak |")
+        print("|---|---|---|---|---|---|")
+        for e in rss:
+            cells = [e["workload"], e["transport"], e["placement"], e["side"]]
+            for who in ("client", "worker"):
+                pair = e["rss_mib"].get(who)
+                cells.append(f"{pair[0]:.0f} / {pair[1]:.0f}" if pair else "-")
+            print("| " + " | ".join(cells) + " |")
+
+
+def versions(sides: dict[str, Side]) -> dict[str, str]:
+    code = "import sys, importlib.metadata as m; print(sys.version.split()[0], m.version('pyarrow'))"
+    found = {}
+    with tempfile.TemporaryDirectory() as neutral:
+        for name, side in sides.items():
+            out = subprocess.run([*side.python, "-c", code], capture_output=True, text=True, cwd=neutral, env=side.env)
+            py, pa = out.stdout.split()
+            found[name] = f"Python {py}, pyarrow {pa}"
+    return found
+
+
+def commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (" (modified)" if git("status", "--porcelain") else "")
+
+
+def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str], list[str]]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: a smoke run in seconds")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--only", default="", help="workloads or groups (and/or transports), comma-separated")
+    parser.add_argument("--transports", default="", help="transports or groups (pipe, http), comma-separated")
+    parser.add_argument("--placements", default="one,split")
+    parser.add_argument("--sides", default=f"reference,ours-3.13,{OURS}")
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--budget", type=float, help="seconds of timed calls per workload and run")
+    parser.add_argument("--min-calls", type=int)
+    parser.add_argument("--download-mib", type=int, default=1024)
+    parser.add_argument("--upload-mib", type=int, default=256)
+    parser.add_argument("--load-seconds", type=float)
+    parser.add_argument("--load-processes", type=int, default=2)
+    parser.add_argument("--load-threads", type=int, default=4)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    for name, full, small in (("rounds", 3, 1), ("budget", 0.3, 0.02), ("min_calls", 5, 2), ("load_seconds", 3, 0.5)):
+        if getattr(args, name) is None:
+            setattr(args, name, small if quick else full)
+    if quick:
+        args.load_processes, args.load_threads = 1, 2
+    return (args, *select(parser, args))
+
+
+def select(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The workloads and transports that ``--only`` and ``--transports`` name (all by default)."""
+    tokens = [t for t in args.only.split(",") if t]
+    tokens_t = [t for t in args.transports.split(",") if t]
+    workloads: list[str] = []
+    transports: list[str] = []
+    for token in tokens:
+        if token in GROUPS or token in WORKLOADS:
+            workloads += GROUPS.get(token, [token])
+        elif token in TRANSPORT_GROUPS or token in TRANSPORTS:
+            tokens_t.append(token)
+        else:
+            parser.error(f"unknown workload or transport {token!r}")
+    for token in tokens_t:
+        if token not in TRANSPORT_GROUPS and token not in TRANSPORTS:
+            parser.error(f"unknown transport {token!r}")
+        transports += TRANSPORT_GROUPS.get(token, [token])
+    if not workloads:
+        workloads = list(WORKLOADS) if not tokens_t else WORKLOADS[: WORKLOADS.index("spawn") + 1]
+    if not transports:
+        transports = list(TRANSPORTS)
+    return workloads, transports
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, workloads, transports = parse(argv)
+    cpus = sorted(os.sched_getaffinity(0))
+    placements = [p for p in args.placements.split(",") if p]
+    if len(cpus) < 2 and "split" in placements:
+        print("one CPU only: no split placement", file=sys.stderr)
+        placements.remove("split")
+    cpu_pair = (cpus[0], cpus[1] if len(cpus) > 1 else cpus[0])
+    batch_rows = 4096 if args.quick else 262_144  # 64 KiB or 4 MiB per batch
+    batch_bytes = batch_rows * 16
+    sizes = {
+        "echo_1k": 1024,
+        "echo_1m": 16 * 1024 if args.quick else MIB,
+        "echo_64m": 64 * 1024 if args.quick else 64 * MIB,
+        "batch_rows": batch_rows,
+        "download_batches": 4 if args.quick else max(1, args.download_mib * MIB // batch_bytes),
+        "upload_batches": 4 if args.quick else max(1, args.upload_mib * MIB // batch_bytes),
+        "memcpy": MIB if args.quick else 64 * MIB,
+    }
+    plan = Plan(workloads, transports, placements, [s for s in args.sides.split(",") if s], sizes, args, cpu_pair)
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="vgi-suite-") as tmp:
+        sides = make_sides(Path(tmp), plan.sides)
+        meta = {
+            "commit": commit(),
+            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+            "versions": versions(sides),
+            "rounds": args.rounds,
+            "budget": args.budget,
+            "quick": args.quick,
+            "sizes": sizes,
+            "cpus": cpu_pair,
+        }
+        run_transports(plan, sides)
+        if "import" in workloads:
+            run_import(plan, sides)
+        if "load" in workloads:
+            run_load(plan, sides)
+        run_floors(plan)
+    meta["seconds"] = round(time.time() - started, 1)
+    rows = report(plan)
+    print_tables(rows, meta)
+    if args.json:
+        claimed = [dict(zip(("workload", "transport", "placement", "side"), k, strict=True)) for k in plan.claimed]
+        args.json.write_text(json.dumps({"meta": meta, "claimed": claimed, "results": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

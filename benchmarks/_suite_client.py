@@ -25,19 +25,10 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import pyarrow as pa
-from service import Bench, BenchImpl, Color, Rect
+from service import Bench, BenchImpl, bulk_batch, call_unary, download, exchange_rounds, upload
 
 import vgi_rpc
 
-UNARY: dict[str, tuple[str, dict[str, Any]]] = {
-    "noop": ("noop", {}),
-    "add": ("add", {"a": 1.5, "b": 2.25}),
-    "greet": ("greet", {"name": "world"}),
-    "mixed": ("mixed", {"color": Color.GREEN, "counts": {"a": 1, "b": 2, "c": 3}, "ids": frozenset({1, 2, 3, 4})}),
-    "record": ("area", {"rect": Rect(x=1.0, y=2.0, width=3.0, height=4.0, label="box")}),
-    "list": ("total", {"values": list(range(16))}),
-}
 ECHO = ("echo_1k", "echo_1m", "echo_64m")
 
 
@@ -74,56 +65,27 @@ def _reset_peak(pids: list[int]) -> int:
 
 
 class Workloads:
-    """The suite's operations against one proxy; each returns the payload bytes it moved (0 for calls)."""
+    """The suite's operations against one proxy; each returns the payload bytes it moved (or None)."""
 
     def __init__(self, proxy: Bench, sizes: dict[str, int]) -> None:
         self.proxy = proxy
         self.sizes = sizes
         self.payloads = {name: b"\xab" * sizes[name] for name in ECHO}
-        rows = sizes["batch_rows"]
-        self.upload = pa.RecordBatch.from_pydict(
-            {"i": pa.array(range(rows), pa.int64()), "f": pa.array([0.5] * rows, pa.float64())}
-        )
+        self.batch = bulk_batch(sizes["batch_rows"])
 
-    def op(self, name: str, *, warm: bool = False) -> Callable[[], int]:
-        proxy = self.proxy
-        if name in UNARY:
-            method, kwargs = UNARY[name]
-            fn = getattr(proxy, method)
-
-            def call() -> int:
-                fn(**kwargs)
-                return 0
-
-            return call
+    def op(self, name: str, *, warm: bool = False) -> Callable[[], int | None]:
+        proxy, rows = self.proxy, self.sizes["batch_rows"]
+        batches = 2 if warm else self.sizes.get(f"{name}_batches", 0)
         if name in ECHO:
             data = self.payloads[name]
             return lambda: len(proxy.echo_bytes(data=data)) * 2
-        batches = 2 if warm else self.sizes[f"{name}_batches"] if name in ("download", "upload") else 0
-        if name == "producer50":
-            return lambda: 0 * sum(1 for _ in proxy.bulk(batches=50, rows=1))
-        if name == "exchange20":
-            return self._exchange20
-        if name == "download":
-            rows = self.sizes["batch_rows"]
-            return lambda: sum(b.batch.nbytes for b in proxy.bulk(batches=batches, rows=rows))
-        if name == "upload":
-            return lambda: self._upload(batches)
-        raise ValueError(f"unknown workload {name!r}")
-
-    def _exchange20(self) -> int:
-        batch = vgi_rpc.AnnotatedBatch.from_pydict({"v": [1, 2, 3]})
-        with self.proxy.echo() as session:
-            for _ in range(20):
-                session.exchange(batch)
-        return 0
-
-    def _upload(self, batches: int) -> int:
-        item = vgi_rpc.AnnotatedBatch(self.upload)
-        with self.proxy.sink() as session:
-            for _ in range(batches):
-                session.exchange(item)
-        return batches * self.upload.nbytes
+        ops: dict[str, Callable[[], int | None]] = {
+            "producer50": lambda: download(proxy, 50, 1),
+            "exchange20": lambda: exchange_rounds(proxy, 20),
+            "download": lambda: download(proxy, batches, rows),
+            "upload": lambda: upload(proxy, self.batch, batches),
+        }
+        return ops.get(name) or (lambda: call_unary(proxy, name))
 
 
 @contextlib.contextmanager
@@ -165,14 +127,15 @@ def open_proxy(config: dict[str, Any]) -> Iterator[Bench]:
         raise ValueError(f"unknown transport {transport!r}")
 
 
-def spawn_once(worker: list[str]) -> int:
+def spawn_once(worker: list[str]) -> None:
     """Spawn a worker, make the first call, stop it."""
     with vgi_rpc.connect(Bench, worker) as proxy:
         proxy.noop()
-    return 0
 
 
-def measure(op: Callable[[], int], warm_op: Callable[[], int], budget: float, min_calls: int) -> dict[str, Any]:
+def measure(
+    op: Callable[[], int | None], warm_op: Callable[[], int | None], budget: float, min_calls: int
+) -> dict[str, Any]:
     """Warm up, then time calls one by one until ``budget`` seconds are spent and ``min_calls`` are made."""
     warm_until = time.perf_counter() + budget / 10
     warm_op()
@@ -184,7 +147,7 @@ def measure(op: Callable[[], int], warm_op: Callable[[], int], budget: float, mi
     stop_at = clock() + int(budget * 1e9)
     while len(times) < min_calls or clock() < stop_at:
         t0 = clock()
-        moved = op()
+        moved = op() or 0
         times.append(clock() - t0)
     return {"times_ns": times, "bytes": moved}
 

@@ -24,7 +24,7 @@ _BULK_SCHEMA = pa.schema([pa.field("i", pa.int64()), pa.field("f", pa.float64())
 _BATCHES: dict[int, Any] = {}
 
 
-def _bulk_batch(rows: int) -> Any:
+def bulk_batch(rows: int) -> Any:
     batch = _BATCHES.get(rows)
     if batch is None:
         ints = pa.array(range(rows), pa.int64())
@@ -44,7 +44,7 @@ class BulkState(ProducerState):
         if self.done >= self.batches:
             out.finish()
             return
-        out.emit(_bulk_batch(self.rows))
+        out.emit(bulk_batch(self.rows))
         self.done += 1
 
 
@@ -137,6 +137,46 @@ class BenchImpl:
     def echo(self) -> Stream[EchoState]:
         schema = pa.schema([pa.field("v", pa.int64())])
         return Stream(output_schema=schema, state=EchoState(), input_schema=schema)
+
+
+# --- the client side of the workloads (every benchmark client, under either implementation) ---
+
+# unary workloads: name -> (method, keyword arguments)
+UNARY_CALLS: dict[str, tuple[str, dict[str, Any]]] = {
+    "noop": ("noop", {}),
+    "add": ("add", {"a": 1.5, "b": 2.25}),
+    "greet": ("greet", {"name": "world"}),
+    "mixed": ("mixed", {"color": Color.GREEN, "counts": {"a": 1, "b": 2, "c": 3}, "ids": frozenset({1, 2, 3, 4})}),
+    "record": ("area", {"rect": Rect(x=1.0, y=2.0, width=3.0, height=4.0, label="box")}),
+    "list": ("total", {"values": list(range(16))}),
+}
+
+
+def call_unary(proxy: Bench, name: str) -> None:
+    method, kwargs = UNARY_CALLS[name]
+    getattr(proxy, method)(**kwargs)
+
+
+def download(proxy: Bench, batches: int, rows: int) -> int:
+    """Drain a producer of ``batches`` batches of ``rows`` rows; returns the bytes received."""
+    return sum(b.batch.nbytes for b in proxy.bulk(batches=batches, rows=rows))
+
+
+def exchange_rounds(proxy: Bench, rounds: int) -> None:
+    """An exchange of ``rounds`` lock-step rounds of a three-row batch."""
+    batch = AnnotatedBatch.from_pydict({"v": [1, 2, 3]})
+    with proxy.echo() as session:
+        for _ in range(rounds):
+            session.exchange(batch)
+
+
+def upload(proxy: Bench, batch: Any, batches: int) -> int:
+    """Send ``batch`` ``batches`` times through the sink exchange; returns the bytes sent."""
+    item = AnnotatedBatch(batch)
+    with proxy.sink() as session:
+        for _ in range(batches):
+            session.exchange(item)
+    return int(batches * batch.nbytes)
 
 
 if __name__ == "__main__":

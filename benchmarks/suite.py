@@ -10,7 +10,7 @@ Workloads (``--only``: names or groups, and/or transports):
 * echo: ``echo_bytes`` of 1 KiB, 1 MiB and 64 MiB;
 * streams: ``producer50`` (50 one-row batches), ``exchange20`` (20 rounds);
 * bulk: ``download`` (1 GiB of int64 + float64 columns in 4 MiB batches) and ``upload`` (256 MiB),
-  in MB/s, with the peak RSS of client and worker during each;
+  in MB/s, with the peak RSS of client and worker during each (over HTTP at most ``--http-bulk-mib``);
 * spawn: start a worker and make the first call (subprocess only);
 * import: ``python -c "import vgi_rpc"`` (ours on this interpreter and on 3.13, the reference on 3.13);
 * load: calls/s of ``noop`` from several client processes and threads against gunicorn
@@ -161,6 +161,10 @@ def run_client(plan: Plan, side: Side, transport: str, placement: str, workloads
             target = ["taskset", "-c", str(worker_cpu), *target]
     else:
         target, pids = target
+    sizes = dict(plan.sizes)
+    if transport in HTTP_TRANSPORTS:  # a round trip per batch for the reference: 1 GiB would take minutes
+        for name in ("download_batches", "upload_batches"):
+            sizes[name] = min(sizes[name], plan.sizes["http_batches"])
     config = {
         "transport": "http" if transport in HTTP_TRANSPORTS else transport,
         "target": target,
@@ -168,7 +172,7 @@ def run_client(plan: Plan, side: Side, transport: str, placement: str, workloads
         "workloads": workloads,
         "budget": plan.args.budget,
         "min_calls": plan.args.min_calls,
-        "sizes": plan.sizes,
+        "sizes": sizes,
         "shm_size": 2 * max(plan.sizes["echo_64m"], plan.sizes["batch_rows"] * 16) + 16 * MIB,
     }
     cmd = [*side.python, str(side.where / "_suite_client.py"), json.dumps(config)]
@@ -490,6 +494,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str],
     parser.add_argument("--min-calls", type=int)
     parser.add_argument("--download-mib", type=int, default=1024)
     parser.add_argument("--upload-mib", type=int, default=256)
+    parser.add_argument("--http-bulk-mib", type=int, default=256, help="download and upload over HTTP at most")
     parser.add_argument("--load-seconds", type=float)
     parser.add_argument("--load-processes", type=int, default=2)
     parser.add_argument("--load-threads", type=int, default=4)
@@ -544,6 +549,7 @@ def main(argv: list[str] | None = None) -> None:
         "batch_rows": batch_rows,
         "download_batches": 4 if args.quick else max(1, args.download_mib * MIB // batch_bytes),
         "upload_batches": 4 if args.quick else max(1, args.upload_mib * MIB // batch_bytes),
+        "http_batches": 4 if args.quick else max(1, args.http_bulk_mib * MIB // batch_bytes),
         "memcpy": MIB if args.quick else 64 * MIB,
     }
     plan = Plan(workloads, transports, placements, [s for s in args.sides.split(",") if s], sizes, args, cpu_pair)

@@ -436,6 +436,55 @@ def fmt(value: float | None) -> str:
     return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}"
 
 
+# issue 17's targets: (label, workloads, transports, placement, what, comparison, bound); what is
+# "ratio_min" (ours/reference on the minimum: time, or rate for MB/s and calls/s), "of_floor", "min"
+TARGETS: list[tuple[str, list[str], list[str], str, str, str, float]] = [
+    ("unary calls, subprocess", GROUPS["unary"], ["subprocess"], "one", "ratio_min", "<=", 0.4),
+    ("unary calls, subprocess, split CPUs", GROUPS["unary"], ["subprocess"], "split", "ratio_min", "<=", 0.6),
+    ("unary calls over HTTP (gunicorn)", GROUPS["unary"], ["gunicorn"], "one", "ratio_min", "<=", 0.5),
+    ("calls/s, concurrent clients, gunicorn", ["load"], ["gunicorn"], "unpinned", "ratio_min", ">=", 2.5),
+    ("the same, of the echo-only floor", ["load"], ["gunicorn"], "unpinned", "of_floor", ">=", 0.9),
+    ("echo_bytes 1 MiB and 64 MiB, subprocess", ["echo_1m", "echo_64m"], ["subprocess"], "one", "ratio_min", "<=", 0.5),
+    ("the same, split CPUs", ["echo_1m", "echo_64m"], ["subprocess"], "split", "ratio_min", "<=", 0.5),
+    ("producer of 50 batches, subprocess", ["producer50"], ["subprocess"], "one", "ratio_min", "<=", 0.4),
+    ("the same, split CPUs", ["producer50"], ["subprocess"], "split", "ratio_min", "<=", 0.5),
+    ("exchange of 20 rounds, subprocess", ["exchange20"], ["subprocess"], "one", "ratio_min", "<=", 0.45),
+    ("the same, split CPUs", ["exchange20"], ["subprocess"], "split", "ratio_min", "<=", 0.6),
+    ("bulk download, split CPUs, subprocess", ["download"], ["subprocess"], "split", "ratio_min", ">=", 3.0),
+    ("the same, of the raw pipe", ["download"], ["subprocess"], "split", "of_floor", ">=", 0.8),
+    ("bulk download MB/s, split CPUs, pool-shm", ["download"], ["pool-shm"], "split", "min", ">=", 4000),
+    ("bulk download over HTTP", ["download"], HTTP_TRANSPORTS, "one", "ratio_min", ">=", 3.5),
+    ('python -c "import vgi_rpc", ms', ["import"], ["process"], "one", "min", "<=", 100),
+    ("spawn a worker and make the first call", ["spawn"], ["subprocess"], "one", "ratio_min", "<=", 0.5),
+]
+
+
+def target_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 17's targets against this run, for ours on 3.13 where it ran (else this interpreter)."""
+    found = []
+    for label, workloads, transports, placement, what, op, bound in TARGETS:
+        picked = [
+            e
+            for e in rows
+            if e["workload"] in workloads
+            and e["transport"] in transports
+            and e["placement"] == placement
+            and e["side"].startswith("ours")
+        ]
+        best_side = {(e["workload"], e["transport"]): e for e in picked if e["side"] == OURS}
+        best_side.update({(e["workload"], e["transport"]): e for e in picked if e["side"] == "ours-3.13"})
+        values = [(e[what], e) for e in best_side.values() if e[what] is not None]
+        if not values:
+            continue
+        worst = max(values, key=lambda v: v[0]) if op == "<=" else min(values, key=lambda v: v[0])
+        met = all(v <= bound if op == "<=" else v >= bound for v, _ in values)
+        lo, hi = min(v for v, _ in values), max(v for v, _ in values)
+        shown = fmt(lo) if lo == hi else f"{fmt(lo)} - {fmt(hi)}"
+        where = f"{worst[1]['workload']} {worst[1]['transport']}, {worst[1]['side']}"
+        found.append({"target": label, "value": shown, "bound": f"{op} {bound:g}", "met": met, "worst": where})
+    return found
+
+
 def print_tables(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     print(f"\n{meta['when']}, ours at {meta['commit']}; {meta['machine']}")
     print(f"rounds {meta['rounds']}, budget {meta['budget']} s of timed calls per workload and run")
@@ -448,6 +497,14 @@ def print_tables(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
         cells = [e["workload"], e["transport"], e["placement"], e["side"], e["unit"]]
         cells += [fmt(e[k]) for k in ("min", "median", "p99", "ratio_min", "ratio_median", "of_floor")]
         print("| " + " | ".join(cells) + " |")
+    targets = target_rows(rows)
+    if targets:
+        print("\nIssue 17's targets (per-call minimums; ratio = ours/reference; ours on 3.13 where it ran)\n")
+        print("| target | this run | target | met | worst |")
+        print("|---|---|---|---|---|")
+        for t in targets:
+            met = "yes" if t["met"] else "no"
+            print(f"| {t['target']} | {t['value']} | {t['bound']} | {met} | {t['worst']} |")
     bulk = ("echo_1m", "echo_64m", "download", "upload")
     rss = [e for e in rows if e["rss_mib"] and e["workload"] in bulk and e["placement"] == "one"]
     if rss:

@@ -3,7 +3,8 @@
     python _suite_client.py '<config as JSON>'
 
 The config names a transport (``inproc``, ``subprocess``, ``pool``, ``pool-shm``, ``shm``, ``http``),
-its target (the worker command, or the server URL and PIDs), the workloads, their sizes and the
+its target (the worker command, or the server URL and PIDs; ``echo-floor``: the URL of the
+echo-only app, timed with a noop-sized POST), the workloads, their sizes and the
 time budget per workload. Every workload runs over one connection: warm-up calls first, then
 calls timed one by one until the budget is spent (at least ``min_calls``). Before each workload
 the peak RSS of this process and of the worker (a child process, or the HTTP server's processes)
@@ -157,6 +158,13 @@ def main() -> None:
     budget, sizes = config["budget"], config["sizes"]
     me = [os.getpid()]
     results: dict[str, Any] = {}
+    if config["transport"] == "echo-floor":  # the echo-only app: a noop-sized POST per call, no RPC
+        from _http_load_client import stdlib_poster
+
+        post = stdlib_poster(config["target"])
+        results["noop"] = measure(post, post, budget, config["min_calls"])
+        print(json.dumps({"impl": vgi_rpc.__file__, "results": results}))
+        return
     if "spawn" in config["workloads"]:
         one = lambda: spawn_once(config["target"])  # noqa: E731
         results["spawn"] = measure(one, one, budget, config["min_calls"])

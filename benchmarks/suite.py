@@ -14,7 +14,9 @@ Workloads (``--only``: names or groups, and/or transports):
 * spawn: start a worker and make the first call (subprocess only);
 * import: ``python -c "import vgi_rpc"`` (ours on this interpreter and on 3.13, the reference on 3.13);
 * load: calls/s of ``noop`` from several client processes and threads against gunicorn
-  (benchmarks/http_load.py), with the echo-only Falcon app under the same gunicorn as its floor;
+  (benchmarks/http_load.py), with the echo-only Falcon app under the same gunicorn as its floor
+  (a noop-sized POST over a keep-alive ``http.client`` connection, what our client sends with);
+  the same floor stands beside the unary calls under gunicorn (side ``floor``, one POST a call);
 * floors: ``raw_pipe`` (bytes through ``os.pipe`` between two processes, the size of ``download``)
   and ``memcpy`` (a 64 MiB copy in one process).
 
@@ -51,7 +53,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -146,6 +148,11 @@ def make_sides(tmp: Path, wanted: list[str]) -> dict[str, Side]:
     return sides
 
 
+def floor_side() -> Side:
+    """Who runs the echo-only app and its client: this interpreter, from this checkout's benchmarks/."""
+    return Side("floor", [sys.executable], ROOT / "benchmarks", dict(os.environ), True)
+
+
 def pinned(cpu: int) -> Any:
     return lambda: os.sched_setaffinity(0, {cpu})
 
@@ -166,7 +173,7 @@ def run_client(plan: Plan, side: Side, transport: str, placement: str, workloads
         for name in ("download_batches", "upload_batches"):
             sizes[name] = min(sizes[name], plan.sizes["http_batches"])
     config = {
-        "transport": "http" if transport in HTTP_TRANSPORTS else transport,
+        "transport": "echo-floor" if side.name == "floor" else "http" if transport in HTTP_TRANSPORTS else transport,
         "target": target,
         "server_pids": pids,
         "workloads": workloads,
@@ -191,7 +198,7 @@ def run_client(plan: Plan, side: Side, transport: str, placement: str, workloads
         sys.exit(f"{transport}/{placement} failed under {cmd[0]}:\n{exc.stderr}")
     report = json.loads(out.stdout.strip().splitlines()[-1])
     impl = Path(report["impl"]).resolve()
-    if impl.is_relative_to(ROOT) != side.ours:
+    if impl.is_relative_to(ROOT) != side.ours and side.name != "floor":
         sys.exit(f"{cmd[0]} imported the wrong vgi_rpc: {impl}")
     for name, got in report["results"].items():
         key = (name, transport, placement, side.name)
@@ -213,7 +220,10 @@ def http_servers(kind: str, sides: dict[str, Side], cpu: int) -> Iterator[dict[s
     started: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     try:
         for name, side in sides.items():
-            started[name] = _start(kind, side.python, side.where, cpu)
+            if name == "floor":  # http_load.py's gunicorn (2 workers; one client here), pinned
+                started[name] = _gunicorn(["taskset", "-c", str(cpu), *side.python], side.where, "echo_app:app")
+            else:
+                started[name] = _start(kind, side.python, side.where, cpu)
         yield {name: (url, [proc.pid]) for name, (proc, url) in started.items()}
     finally:
         for proc, _ in started.values():
@@ -222,28 +232,32 @@ def http_servers(kind: str, sides: dict[str, Side], cpu: int) -> Iterator[dict[s
 
 def run_transports(plan: Plan, sides: dict[str, Side]) -> None:
     rpc = [w for w in plan.workloads if w in WORKLOADS[: WORKLOADS.index("spawn") + 1]]
-    if not rpc:
-        return
-    client_cpu, other_cpu = plan.cpus
-    for transport in plan.transports:
+    for transport in plan.transports if rpc else []:
         workloads = [w for w in rpc if w != "spawn" or transport == "subprocess"]
         http = transport in HTTP_TRANSPORTS
-        names = [s for s in sides if not (http and s == "ours-3.13")]
+        runs = {n: (side, workloads) for n, side in sides.items() if not (http and n == "ours-3.13")}
+        if transport == "gunicorn" and "noop" in workloads:  # the echo-only app under the same gunicorn
+            runs["floor"] = (floor_side(), ["noop"])
         for placement in plan.placements:
             if transport == "inproc" and placement == "split":
                 continue  # one process: nothing to place
-            plan.claimed += [(w, transport, placement, s) for w in workloads for s in names]
             print(f"{transport} / {placement}", file=sys.stderr)
-            if http:
-                server_cpu = other_cpu if placement == "split" else client_cpu
-                with http_servers(transport, {n: sides[n] for n in names}, server_cpu) as servers:
-                    for r in range(plan.args.rounds):
-                        for name in alternate(names, r):
-                            run_client(plan, sides[name], transport, placement, workloads, servers[name])
-            else:
-                for r in range(plan.args.rounds):
-                    for name in alternate(names, r):
-                        run_client(plan, sides[name], transport, placement, workloads, None)
+            run_group(plan, transport, placement, runs)
+
+
+def run_group(plan: Plan, transport: str, placement: str, runs: dict[str, tuple[Side, list[str]]]) -> None:
+    """Every side's client run once per round, in alternating order (HTTP: against its own server)."""
+    for name, (_, workloads) in runs.items():
+        plan.claimed += [(w, transport, placement, name) for w in workloads]
+    servers: Any = nullcontext({name: None for name in runs})
+    if transport in HTTP_TRANSPORTS:
+        server_cpu = plan.cpus[1] if placement == "split" else plan.cpus[0]
+        servers = http_servers(transport, {name: side for name, (side, _) in runs.items()}, server_cpu)
+    with servers as targets:
+        for r in range(plan.args.rounds):
+            for name in alternate(list(runs), r):
+                side, workloads = runs[name]
+                run_client(plan, side, transport, placement, workloads, targets[name])
 
 
 def run_import(plan: Plan, sides: dict[str, Side]) -> None:
@@ -356,15 +370,14 @@ def run_load(plan: Plan, sides: dict[str, Side]) -> None:
         for name in names:
             side = sides[name]
             servers[name] = (*_gunicorn(side.python, side.where, "http_app:app"), side)
-        ours = (
-            sides[OURS] if OURS in sides else Side(OURS, [sys.executable], ROOT / "benchmarks", dict(os.environ), True)
-        )
-        servers["floor"] = (*_gunicorn(ours.python, ours.where, "echo_app:app"), ours)
+        floor = floor_side()
+        servers["floor"] = (*_gunicorn(floor.python, floor.where, "echo_app:app"), floor)
         plan.claimed += [("load", "gunicorn", "unpinned", s) for s in servers]
         for r in range(plan.args.rounds):
             for name in alternate(list(servers), r):
                 _, url, side = servers[name]
-                calls, _sample = _load(side.python, side.where, "floor" if name == "floor" else "rpc", url, args)
+                kind = "floor-stdlib" if name == "floor" else "rpc"
+                calls, _sample = _load(side.python, side.where, kind, url, args)
                 # one "time" per round: the mean time per call across all clients, so that rate = 1e9 / time
                 plan.record(("load", "gunicorn", "unpinned", name), [int(args.seconds * 1e9 / max(calls, 1))])
     finally:
@@ -394,6 +407,9 @@ def floor_of(plan: Plan, key: tuple[str, str, str, str]) -> tuple[str, str, str,
         return floor if floor in plan.times else None
     if workload == "load":
         floor = ("load", "gunicorn", "unpinned", "floor")
+        return floor if floor in plan.times else None
+    if workload in GROUPS["unary"] and transport == "gunicorn":
+        floor = ("noop", "gunicorn", placement, "floor")
         return floor if floor in plan.times else None
     return None
 

@@ -258,6 +258,8 @@ def run_group(plan: Plan, transport: str, placement: str, runs: dict[str, tuple[
             for name in alternate(list(runs), r):
                 side, workloads = runs[name]
                 run_client(plan, side, transport, placement, workloads, targets[name])
+            if transport == "subprocess" and "raw_pipe" in plan.workloads:
+                raw_pipe_once(plan, placement)
 
 
 def run_import(plan: Plan, sides: dict[str, Side]) -> None:
@@ -285,7 +287,7 @@ def run_import(plan: Plan, sides: dict[str, Side]) -> None:
 
 RAW_WRITER = """
 import fcntl, os, sys
-total, chunk = int(sys.argv[1]), 1 << 20
+total, chunk = int(sys.argv[1]), int(sys.argv[2])
 try:
     fcntl.fcntl(1, 1031, 1 << 20)  # F_SETPIPE_SZ
 except OSError:
@@ -301,7 +303,7 @@ try:
     fcntl.fcntl(0, 1031, 1 << 20)
 except OSError:
     pass
-buf = bytearray(1 << 20)
+buf = bytearray(int(sys.argv[1]))
 stdin = open(0, "rb", buffering=0)
 stdin.read(1)
 t0 = time.perf_counter_ns()
@@ -324,27 +326,42 @@ print(json.dumps(times))
 """
 
 
-def run_floors(plan: Plan) -> None:
-    """The raw pipe (writer on the worker's CPU, reader on the client's) and memcpy, on this interpreter."""
+def raw_pipe_once(plan: Plan, placement: str) -> None:
+    """The download's bytes through ``os.pipe``: a writer on the worker's CPU, a reader on the client's.
+
+    Chunks are the download's batch size, pipe buffers 1 MiB (as ours raises them); the reader's
+    clock starts at the writer's first byte. Runs in the subprocess rounds, so that it meets the
+    same load as the download it is the floor of (standalone when those do not run).
+    """
+    key = ("raw_pipe", "floor", placement, "floor")
+    if key not in plan.claimed:
+        plan.claimed.append(key)
     client_cpu, other_cpu = plan.cpus
-    total = plan.sizes["download_batches"] * plan.sizes["batch_rows"] * 16
+    chunk = plan.sizes["batch_rows"] * 16
+    total = plan.sizes["download_batches"] * chunk
+    r, w = os.pipe()
+    wcpu = other_cpu if placement == "split" else client_cpu
+    py = sys.executable
+    writer = subprocess.Popen([py, "-c", RAW_WRITER, str(total), str(chunk)], stdout=w, preexec_fn=pinned(wcpu))
+    reader = subprocess.Popen(
+        [py, "-c", RAW_READER, str(chunk)], stdin=r, stdout=subprocess.PIPE, preexec_fn=pinned(client_cpu)
+    )
+    os.close(r)
+    os.close(w)
+    out, _ = reader.communicate(timeout=600)
+    writer.wait(timeout=60)
+    report = json.loads(out)
+    plan.record(key, [report["ns"]], report["bytes"])
+
+
+def run_floors(plan: Plan) -> None:
+    """The raw pipe where the subprocess rounds did not run it, and memcpy, on this interpreter."""
+    client_cpu = plan.cpus[0]
     if "raw_pipe" in plan.workloads:
-        plan.claimed += [("raw_pipe", "floor", p, "floor") for p in plan.placements]
         for placement in plan.placements:
-            for _ in range(plan.args.rounds):
-                r, w = os.pipe()
-                wcpu = other_cpu if placement == "split" else client_cpu
-                py = sys.executable
-                writer = subprocess.Popen([py, "-c", RAW_WRITER, str(total)], stdout=w, preexec_fn=pinned(wcpu))
-                reader = subprocess.Popen(
-                    [py, "-c", RAW_READER], stdin=r, stdout=subprocess.PIPE, preexec_fn=pinned(client_cpu)
-                )
-                os.close(r)
-                os.close(w)
-                out, _ = reader.communicate(timeout=600)
-                writer.wait(timeout=60)
-                report = json.loads(out)
-                plan.record(("raw_pipe", "floor", placement, "floor"), [report["ns"]], report["bytes"])
+            if ("raw_pipe", "floor", placement, "floor") not in plan.times:
+                for _ in range(plan.args.rounds):
+                    raw_pipe_once(plan, placement)
     if "memcpy" in plan.workloads:
         plan.claimed.append(("memcpy", "floor", "one", "floor"))
         size = plan.sizes["memcpy"]
@@ -475,20 +492,19 @@ TARGETS: list[tuple[str, list[str], list[str], str, str, str, float]] = [
 ]
 
 
+def ours_rows(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Ours per (workload, transport, placement): on 3.13 where it ran, else on this interpreter."""
+    picked = {(e["workload"], e["transport"], e["placement"]): e for e in rows if e["side"] == OURS}
+    picked.update({(e["workload"], e["transport"], e["placement"]): e for e in rows if e["side"] == "ours-3.13"})
+    return picked
+
+
 def target_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Issue 17's targets against this run, for ours on 3.13 where it ran (else this interpreter)."""
     found = []
+    ours = ours_rows(rows)
     for label, workloads, transports, placement, what, op, bound in TARGETS:
-        picked = [
-            e
-            for e in rows
-            if e["workload"] in workloads
-            and e["transport"] in transports
-            and e["placement"] == placement
-            and e["side"].startswith("ours")
-        ]
-        best_side = {(e["workload"], e["transport"]): e for e in picked if e["side"] == OURS}
-        best_side.update({(e["workload"], e["transport"]): e for e in picked if e["side"] == "ours-3.13"})
+        best_side = {k: e for k, e in ours.items() if k[0] in workloads and k[1] in transports and k[2] == placement}
         values = [(e[what], e) for e in best_side.values() if e[what] is not None]
         if not values:
             continue
@@ -499,6 +515,22 @@ def target_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         where = f"{worst[1]['workload']} {worst[1]['transport']}, {worst[1]['side']}"
         found.append({"target": label, "value": shown, "bound": f"{op} {bound:g}", "met": met, "worst": where})
     return found
+
+
+def print_matrix(rows: list[dict[str, Any]]) -> None:
+    """ours/reference on the per-call minimum, a row per workload and a column per transport and placement."""
+    ours = ours_rows(rows)
+    columns = list(dict.fromkeys((t, p) for _, t, p in ours if t not in ("process", "floor")))
+    workloads = list(dict.fromkeys(w for w, _, _ in ours))
+    if not columns:
+        return
+    print("\nours/reference, per-call minimum (MB/s, calls/s: ours/reference rate), ours on 3.13 where it ran\n")
+    print("| workload | " + " | ".join(f"{t} {p}" for t, p in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for w in workloads:
+        cells = [fmt(ours[(w, t, p)]["ratio_min"]) if (w, t, p) in ours else "" for t, p in columns]
+        if any(cells):
+            print(f"| {w} | " + " | ".join(cells) + " |")
 
 
 def print_tables(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
@@ -513,6 +545,7 @@ def print_tables(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
         cells = [e["workload"], e["transport"], e["placement"], e["side"], e["unit"]]
         cells += [fmt(e[k]) for k in ("min", "median", "p99", "ratio_min", "ratio_median", "of_floor")]
         print("| " + " | ".join(cells) + " |")
+    print_matrix(rows)
     targets = target_rows(rows)
     if targets:
         print("\nIssue 17's targets (per-call minimums; ratio = ours/reference; ours on 3.13 where it ran)\n")

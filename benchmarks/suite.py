@@ -17,8 +17,10 @@ Workloads (``--only``: names or groups, and/or transports):
   (benchmarks/http_load.py), with the echo-only Falcon app under the same gunicorn as its floor
   (a noop-sized POST over a keep-alive ``http.client`` connection, what our client sends with);
   the same floor stands beside the unary calls under gunicorn (side ``floor``, one POST a call);
-* floors: ``raw_pipe`` (bytes through ``os.pipe`` between two processes, the size of ``download``)
-  and ``memcpy`` (a 64 MiB copy in one process).
+* floors: ``raw_pipe`` (the download's bytes through ``os.pipe`` between two processes),
+  ``pipe_roundtrip`` (a noop-sized request and reply through two pipes: the system calls and
+  wake-ups of any unary call over a pipe) and ``memcpy`` (a 64 MiB copy in one process); the
+  pipe floors run inside the subprocess rounds.
 
 Transports: ``inproc`` (``serve_pipe``), ``subprocess`` (``connect``), ``pool`` (``WorkerPool``),
 ``pool-shm`` (``WorkerPool(shm_size=...)``), ``shm`` (``ShmPipeTransport``), and HTTP under
@@ -75,7 +77,7 @@ GROUPS = {
     "spawn": ["spawn"],
     "import": ["import"],
     "load": ["load"],
-    "floors": ["raw_pipe", "memcpy"],
+    "floors": ["raw_pipe", "pipe_roundtrip", "memcpy"],
 }
 WORKLOADS = [w for group in GROUPS.values() for w in group]
 PIPE_TRANSPORTS = ["inproc", "subprocess", "pool", "pool-shm", "shm"]
@@ -258,8 +260,9 @@ def run_group(plan: Plan, transport: str, placement: str, runs: dict[str, tuple[
             for name in alternate(list(runs), r):
                 side, workloads = runs[name]
                 run_client(plan, side, transport, placement, workloads, targets[name])
-            if transport == "subprocess" and "raw_pipe" in plan.workloads:
-                raw_pipe_once(plan, placement)
+            for floor, once in PIPE_FLOORS.items() if transport == "subprocess" else ():
+                if floor in plan.workloads:
+                    once(plan, placement)
 
 
 def run_import(plan: Plan, sides: dict[str, Side]) -> None:
@@ -312,6 +315,41 @@ while n := stdin.readinto(buf):
     got += n
 print(json.dumps({"bytes": got, "ns": time.perf_counter_ns() - t0}))
 """
+PING_WORKER = """
+import os, sys
+size, reply = int(sys.argv[1]), b"\\xab" * int(sys.argv[2])
+while True:
+    got = 0
+    while got < size:
+        chunk = os.read(0, size - got)
+        if not chunk:
+            sys.exit(0)
+        got += len(chunk)
+    os.write(1, reply)
+"""
+PING_CLIENT = """
+import json, os, subprocess, sys, time
+size, reply, budget, least = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+worker = subprocess.Popen(json.loads(sys.argv[5]), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+out, inp, request = worker.stdin.fileno(), worker.stdout.fileno(), b"\\xcd" * size
+def call():
+    os.write(out, request)
+    got = 0
+    while got < reply:
+        got += len(os.read(inp, reply - got))
+warm_until = time.perf_counter() + budget / 10
+while time.perf_counter() < warm_until:
+    call()
+times, clock = [], time.perf_counter_ns
+stop_at = clock() + int(budget * 1e9)
+while len(times) < least or clock() < stop_at:
+    t0 = clock()
+    call()
+    times.append(clock() - t0)
+worker.stdin.close()
+worker.wait()
+print(json.dumps(times))
+"""
 MEMCPY = """
 import json, sys, time
 size, budget = int(sys.argv[1]), float(sys.argv[2])
@@ -354,14 +392,41 @@ def raw_pipe_once(plan: Plan, placement: str) -> None:
     plan.record(key, [report["ns"]], report["bytes"])
 
 
+def pipe_roundtrip_once(plan: Plan, placement: str) -> None:
+    """The unary floor: a noop-sized request and reply through two pipes, one ``write`` and ``read`` each way.
+
+    No Arrow and no framing: the system calls and the process wake-ups every call over a pipe pays.
+    """
+    key = ("pipe_roundtrip", "floor", placement, "floor")
+    if key not in plan.claimed:
+        plan.claimed.append(key)
+    client_cpu, other_cpu = plan.cpus
+    worker = [sys.executable, "-c", PING_WORKER, "600", "400"]  # about noop's request and reply
+    if placement == "split":
+        worker = ["taskset", "-c", str(other_cpu), *worker]
+    args = ["600", "400", str(plan.args.budget), str(plan.args.min_calls), json.dumps(worker)]
+    out = subprocess.run(
+        [sys.executable, "-c", PING_CLIENT, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=pinned(client_cpu),
+    ).stdout
+    plan.record(key, json.loads(out))
+
+
+PIPE_FLOORS = {"raw_pipe": raw_pipe_once, "pipe_roundtrip": pipe_roundtrip_once}
+
+
 def run_floors(plan: Plan) -> None:
-    """The raw pipe where the subprocess rounds did not run it, and memcpy, on this interpreter."""
+    """The pipe floors where the subprocess rounds did not run them, and memcpy, on this interpreter."""
     client_cpu = plan.cpus[0]
-    if "raw_pipe" in plan.workloads:
-        for placement in plan.placements:
-            if ("raw_pipe", "floor", placement, "floor") not in plan.times:
+    for floor, once in PIPE_FLOORS.items():
+        for placement in plan.placements if floor in plan.workloads else []:
+            if (floor, "floor", placement, "floor") not in plan.times:
                 for _ in range(plan.args.rounds):
-                    raw_pipe_once(plan, placement)
+                    once(plan, placement)
     if "memcpy" in plan.workloads:
         plan.claimed.append(("memcpy", "floor", "one", "floor"))
         size = plan.sizes["memcpy"]
@@ -424,6 +489,9 @@ def floor_of(plan: Plan, key: tuple[str, str, str, str]) -> tuple[str, str, str,
         return floor if floor in plan.times else None
     if workload == "load":
         floor = ("load", "gunicorn", "unpinned", "floor")
+        return floor if floor in plan.times else None
+    if workload in GROUPS["unary"] and transport in ("subprocess", "pool"):
+        floor = ("pipe_roundtrip", "floor", placement, "floor")
         return floor if floor in plan.times else None
     if workload in GROUPS["unary"] and transport == "gunicorn":
         floor = ("noop", "gunicorn", placement, "floor")

@@ -110,12 +110,14 @@ class Plan:
     args: argparse.Namespace
     cpus: tuple[int, int]
     times: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)
+    run_mins: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)  # per round
     moved: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
     rss: dict[tuple[str, str, str, str], dict[str, list[int]]] = field(default_factory=dict)
     claimed: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def record(self, key: tuple[str, str, str, str], times: list[int], moved: int = 0) -> None:
         self.times.setdefault(key, []).extend(times)
+        self.run_mins.setdefault(key, []).append(min(times))
         self.moved[key] = moved
 
 
@@ -499,6 +501,15 @@ def floor_of(plan: Plan, key: tuple[str, str, str, str]) -> tuple[str, str, str,
     return None
 
 
+def round_ratios(plan: Plan, key: tuple[str, str, str, str], ref_key: tuple[str, str, str, str]) -> list[float]:
+    """ours/reference of each round's minimum (rates for MB/s and calls/s): the run's own spread."""
+    ours, ref = plan.run_mins[key], plan.run_mins[ref_key]
+    if len(ours) != len(ref):
+        return []
+    rate = key[0] in RATES or key[0] == "load"
+    return [r / o if rate else o / r for o, r in zip(ours, ref, strict=True)]
+
+
 def report(plan: Plan) -> list[dict[str, Any]]:
     rows = []
     for key in plan.claimed:
@@ -520,11 +531,13 @@ def report(plan: Plan) -> list[dict[str, Any]]:
             "ratio_min": None,
             "ratio_median": None,
             "of_floor": None,
+            "ratio_rounds": [],
             "rss_mib": {who: [v / 1024 for v in pair] for who, pair in plan.rss.get(key, {}).items()},
         }
         if key[3].startswith("ours") and ref_key in plan.times:
             _, ref_lo, ref_med, _ = stats(plan, ref_key)
             entry["ratio_min"], entry["ratio_median"] = lo / ref_lo, med / ref_med
+            entry["ratio_rounds"] = round_ratios(plan, key, ref_key)
         if (floor := floor_of(plan, key)) is not None and key[3] != "floor":
             entry["of_floor"] = lo / stats(plan, floor)[1]
         rows.append(entry)
@@ -606,12 +619,14 @@ def print_tables(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     print(f"rounds {meta['rounds']}, budget {meta['budget']} s of timed calls per workload and run")
     print(f"sides: {', '.join(f'{k} ({v})' for k, v in meta['versions'].items())}\n")
     head = ["workload", "transport", "placement", "side", "unit", "min", "median", "p99"]
-    head += ["ours/ref min", "ours/ref median", "of floor"]
+    head += ["ours/ref min", "ours/ref median", "of floor", "per-round ours/ref min"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for e in rows:
         cells = [e["workload"], e["transport"], e["placement"], e["side"], e["unit"]]
         cells += [fmt(e[k]) for k in ("min", "median", "p99", "ratio_min", "ratio_median", "of_floor")]
+        spread = e["ratio_rounds"]
+        cells.append(f"{fmt(min(spread))}-{fmt(max(spread))}" if len(spread) > 1 else "-")
         print("| " + " | ".join(cells) + " |")
     print_matrix(rows)
     targets = target_rows(rows)

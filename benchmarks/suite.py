@@ -36,9 +36,9 @@ and p99 are over all calls of all rounds; for MB/s and calls/s the columns hold 
 minimum, median and p99 time (best, median, worst 1 %). The ratio is ours/reference of the same
 metric (time: lower is better; MB/s and calls/s: higher is better). The reference runs on
 Python 3.13 from its own venv (tests/refpeer.py) with ``-I`` from a copy of the benchmark files
-outside the checkout; ``ours-3.13`` is a cached 3.13 venv running this checkout (``PYTHONPATH``),
-``ours-3.11`` (or whatever this interpreter is) the current venv. Over HTTP ours runs on this
-interpreter only (the 3.13 venv holds no HTTP server). ``--quick`` shrinks every size and budget
+outside the checkout; ``ours-3.13`` is this suite's own 3.13 venv with this checkout installed
+(editable) and the HTTP stack, built on first use; ``ours-3.11`` (or whatever this interpreter is)
+the current venv. ``--quick`` shrinks every size and budget
 so that the whole suite runs in well under a minute (a smoke run, not a measurement).
 """
 
@@ -122,17 +122,19 @@ class Plan:
 
 
 def ours_313() -> Path:
-    """Python of the cached 3.13 venv with ours installed; run with ``PYTHONPATH`` = this checkout.
+    """Python of a 3.13 venv with this checkout installed (editable) and the HTTP stack, built once.
 
-    An existing venv is used as it is (it may have been built for another checkout of this
-    repository, so ``PYTHONPATH`` picks this one): rebuilding it would pull it from under others.
+    The venv is this suite's own, one per checkout (``suite-ours-3.13-<hash of the path>`` in the
+    peer cache): the shared ``ours-3.13`` venv of tests/refpeer.py is rebuilt for whichever
+    checkout asks for it and holds no web server.
     """
-    from tests.refpeer import _cache_dir, our_venv_python
+    import hashlib
 
-    venv = _cache_dir() / "ours-3.13"
-    if (venv / ".vgi-ready").exists() and (venv / "bin" / "python").exists():
-        return venv / "bin" / "python"
-    return our_venv_python("3.13")
+    from tests.refpeer import _build, _cache_dir, find_python313
+
+    tag = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
+    packages = ["--config-settings", "editable_mode=compat", "-e", f"{ROOT}[http]", "waitress", "gunicorn"]
+    return _build(_cache_dir() / f"suite-ours-3.13-{tag}", find_python313(), packages, f"suite:{ROOT}:{packages}")
 
 
 def make_sides(tmp: Path, wanted: list[str]) -> dict[str, Side]:
@@ -145,8 +147,7 @@ def make_sides(tmp: Path, wanted: list[str]) -> dict[str, Side]:
             "reference", ref[0], ref[1], {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, False
         )
     if "ours-3.13" in wanted and OURS != "ours-3.13":
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        sides["ours-3.13"] = Side("ours-3.13", [str(ours_313())], ROOT / "benchmarks", env, True)
+        sides["ours-3.13"] = Side("ours-3.13", [str(ours_313())], ROOT / "benchmarks", dict(os.environ), True)
     if OURS in wanted:
         sides[OURS] = Side(OURS, [sys.executable], ROOT / "benchmarks", dict(os.environ), True)
     return sides
@@ -238,8 +239,7 @@ def run_transports(plan: Plan, sides: dict[str, Side]) -> None:
     rpc = [w for w in plan.workloads if w in WORKLOADS[: WORKLOADS.index("spawn") + 1]]
     for transport in plan.transports if rpc else []:
         workloads = [w for w in rpc if w != "spawn" or transport == "subprocess"]
-        http = transport in HTTP_TRANSPORTS
-        runs = {n: (side, workloads) for n, side in sides.items() if not (http and n == "ours-3.13")}
+        runs = {n: (side, workloads) for n, side in sides.items()}
         if transport == "gunicorn" and "noop" in workloads:  # the echo-only app under the same gunicorn
             runs["floor"] = (floor_side(), ["noop"])
         for placement in plan.placements:
@@ -448,7 +448,7 @@ def run_load(plan: Plan, sides: dict[str, Side]) -> None:
     args = SimpleNamespace(
         seconds=plan.args.load_seconds, processes=plan.args.load_processes, threads=plan.args.load_threads
     )
-    names = [s for s in sides if s != "ours-3.13"]
+    names = list(sides)
     servers: dict[str, tuple[subprocess.Popen[bytes], str, Side]] = {}
     try:
         for name in names:

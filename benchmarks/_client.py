@@ -10,27 +10,16 @@ import time
 sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import vgi_rpc
-from benchmarks.service import Bench, Color
-
-ARGS = {
-    "noop": {},
-    "add": {"a": 1.5, "b": 2.25},
-    "mixed": {"color": Color.GREEN, "counts": {"a": 1, "b": 2, "c": 3}, "ids": frozenset({1, 2, 3, 4})},
-}
+from benchmarks.service import UNARY_CALLS, Bench, download, exchange_rounds
 
 
 def stream_once(proxy: Bench, method: str) -> None:
     if method == "bulk":  # 1 GiB: 256 batches of 4 MiB (int64 + float64 columns)
-        for _ in proxy.bulk(batches=256, rows=262_144):
-            pass
+        download(proxy, 256, 262_144)
     elif method == "small_stream":  # 50 one-row batches
-        for _ in proxy.bulk(batches=50, rows=1):
-            pass
+        download(proxy, 50, 1)
     elif method == "exchange20":  # 20 lock-step rounds
-        batch = vgi_rpc.AnnotatedBatch.from_pydict({"v": [1, 2, 3]})
-        with proxy.echo() as session:
-            for _ in range(20):
-                session.exchange(batch)
+        exchange_rounds(proxy, 20)
 
 
 def main() -> None:
@@ -47,9 +36,9 @@ def main() -> None:
                 times.append(time.perf_counter_ns() - t0)
         print(json.dumps({"impl": vgi_rpc.__file__, "times_ns": times}))
         return
-    kwargs = ARGS[method]
+    name, kwargs = UNARY_CALLS[method]
     with vgi_rpc.connect(Bench, worker) as proxy:
-        fn = getattr(proxy, method)
+        fn = getattr(proxy, name)
         for _ in range(warmup):
             fn(**kwargs)
         times = []

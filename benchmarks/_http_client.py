@@ -9,29 +9,19 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from service import Bench, Color
+from service import Bench, call_unary, download, exchange_rounds
 
 import vgi_rpc
 from vgi_rpc.http import http_connect
 
-ARGS = {
-    "noop": {},
-    "add": {"a": 1.5, "b": 2.25},
-    "mixed": {"color": Color.GREEN, "counts": {"a": 1, "b": 2, "c": 3}, "ids": frozenset({1, 2, 3, 4})},
-}
-
 
 def once(proxy: Bench, method: str) -> None:
     if method == "small_stream":  # a producer of 20 one-row batches: 21 requests
-        for _ in proxy.bulk(batches=20, rows=1):
-            pass
+        download(proxy, 20, 1)
     elif method == "exchange10":  # an exchange of 10 turns: 11 requests
-        batch = vgi_rpc.AnnotatedBatch.from_pydict({"v": [1, 2, 3]})
-        with proxy.echo() as session:
-            for _ in range(10):
-                session.exchange(batch)
+        exchange_rounds(proxy, 10)
     else:
-        getattr(proxy, method)(**ARGS[method])
+        call_unary(proxy, method)
 
 
 def main() -> None:

@@ -1,20 +1,42 @@
 """One load client process: THREADS threads calling noop() for SECONDS; prints JSON counts and latencies.
 
-    python _http_load_client.py <rpc|floor> <url> <seconds> <threads>
+    python _http_load_client.py <rpc|floor|floor-stdlib> <url> <seconds> <threads>
 
 ``rpc`` calls through the library importable here (ours or the reference) with http_connect;
-``floor`` POSTs a prebuilt request body with httpx to the echo app.
+``floor`` POSTs a prebuilt request body with httpx to the echo app, ``floor-stdlib`` with a
+keep-alive ``http.client`` connection (what our client sends with by default).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import threading
 import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+FLOOR_BODY = b"\xff" * 600  # about a noop request
+
+
+def stdlib_poster(url: str) -> Callable[[], None]:
+    """POST ``FLOOR_BODY`` to the echo app at ``url`` over one keep-alive ``http.client`` connection."""
+    import http.client
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port)
+    headers = {"Content-Type": "application/vnd.apache.arrow.stream"}
+
+    def post() -> None:
+        conn.request("POST", "/vgi/echo", FLOOR_BODY, headers)
+        conn.getresponse().read()
+
+    return post
 
 
 def main() -> None:
@@ -25,26 +47,25 @@ def main() -> None:
 
     def worker(k: int) -> None:
         mine = latencies[k]
-        if kind == "floor":
-            import httpx
+        with contextlib.ExitStack() as stack:
+            call: Callable[[], object]
+            if kind == "floor-stdlib":
+                call = stdlib_poster(url)
+            elif kind == "floor":
+                import httpx
 
-            body = b"\xff" * 600
-            with httpx.Client() as client:
-                while time.monotonic() < start_at:
-                    client.post(url + "/vgi/echo", content=body)
-                while (t0 := time.perf_counter_ns()) and time.monotonic() < stop_at:
-                    client.post(url + "/vgi/echo", content=body)
-                    mine.append(time.perf_counter_ns() - t0)
-            return
-        from service import Bench
+                client = stack.enter_context(httpx.Client())
+                call = lambda: client.post(url + "/vgi/echo", content=FLOOR_BODY)  # noqa: E731
+            else:
+                from service import Bench
 
-        from vgi_rpc.http import http_connect
+                from vgi_rpc.http import http_connect
 
-        with http_connect(Bench, url, prefix="/vgi") as proxy:
+                call = stack.enter_context(http_connect(Bench, url, prefix="/vgi")).noop
             while time.monotonic() < start_at:
-                proxy.noop()
+                call()
             while (t0 := time.perf_counter_ns()) and time.monotonic() < stop_at:
-                proxy.noop()
+                call()
                 mine.append(time.perf_counter_ns() - t0)
 
     pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]

@@ -15,36 +15,30 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pyarrow as pa
-from service import Bench
+from service import Bench, bulk_batch, download, upload
 
-from vgi_rpc import AnnotatedBatch, RpcConnection, ShmPipeTransport, SubprocessTransport, WorkerPool
+from vgi_rpc import RpcConnection, ShmPipeTransport, SubprocessTransport, WorkerPool
 from vgi_rpc.shm import ShmSegment
 
 ROWS = 262_144  # 4 MiB per batch (int64 + float64)
 
 
-def run(proxy: Bench, workload: str, batches: int, upload: pa.RecordBatch) -> int:
+def run(proxy: Bench, workload: str, batches: int, batch: pa.RecordBatch) -> int:
     if workload == "download":
-        return sum(b.batch.nbytes for b in proxy.bulk(batches=batches, rows=ROWS))
-    item = AnnotatedBatch(upload)
-    with proxy.sink() as session:
-        for _ in range(batches):
-            session.exchange(item)
-    return batches * upload.nbytes
+        return download(proxy, batches, ROWS)
+    return upload(proxy, batch, batches)
 
 
 def main() -> None:
     mode, workload, batches, worker = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
-    upload = pa.RecordBatch.from_pydict(
-        {"i": pa.array(range(ROWS), pa.int64()), "f": pa.array([0.5] * ROWS, pa.float64())}
-    )
+    batch = bulk_batch(ROWS)
     if mode == "pool-shm":  # a WorkerPool borrow with its own segment
         pool = WorkerPool(max_idle=1, shm_size=64 << 20)
         try:
             with pool.connect(Bench, worker) as proxy:
-                run(proxy, workload, 4, upload)
+                run(proxy, workload, 4, batch)
                 start = time.perf_counter()
-                moved = run(proxy, workload, batches, upload)
+                moved = run(proxy, workload, batches, batch)
                 seconds = time.perf_counter() - start
         finally:
             pool.close()
@@ -55,9 +49,9 @@ def main() -> None:
     transport = ShmPipeTransport(pipe, segment) if segment is not None else pipe
     try:
         with RpcConnection(Bench, transport) as proxy:
-            run(proxy, workload, 4, upload)
+            run(proxy, workload, 4, batch)
             start = time.perf_counter()
-            moved = run(proxy, workload, batches, upload)
+            moved = run(proxy, workload, batches, batch)
             seconds = time.perf_counter() - start
     finally:
         pipe.close()

@@ -10,13 +10,21 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from vgi_rpc import AnnotatedBatch, CallContext, ExchangeState, OutputCollector, ProducerState, Stream
+from vgi_rpc import (
+    AnnotatedBatch,
+    ArrowSerializableDataclass,
+    CallContext,
+    ExchangeState,
+    OutputCollector,
+    ProducerState,
+    Stream,
+)
 
 _BULK_SCHEMA = pa.schema([pa.field("i", pa.int64()), pa.field("f", pa.float64())])
 _BATCHES: dict[int, Any] = {}
 
 
-def _bulk_batch(rows: int) -> Any:
+def bulk_batch(rows: int) -> Any:
     batch = _BATCHES.get(rows)
     if batch is None:
         ints = pa.array(range(rows), pa.int64())
@@ -36,7 +44,7 @@ class BulkState(ProducerState):
         if self.done >= self.batches:
             out.finish()
             return
-        out.emit(_bulk_batch(self.rows))
+        out.emit(bulk_batch(self.rows))
         self.done += 1
 
 
@@ -63,6 +71,17 @@ class Color(enum.Enum):
     BLUE = "blue"
 
 
+@dataclass(frozen=True)
+class Rect(ArrowSerializableDataclass):
+    """A record argument: a dataclass of scalars and a string."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+
+
 class Bench(Protocol):
     """Calls whose cost is dominated by the framework, not the work."""
 
@@ -70,7 +89,15 @@ class Bench(Protocol):
 
     def add(self, a: float, b: float) -> float: ...
 
+    def greet(self, name: str) -> str: ...
+
     def mixed(self, color: Color, counts: dict[str, int], ids: frozenset[int]) -> int: ...
+
+    def area(self, rect: Rect) -> float: ...
+
+    def total(self, values: list[int]) -> int: ...
+
+    def echo_bytes(self, data: bytes) -> bytes: ...
 
     def bulk(self, batches: int, rows: int) -> Stream[ProducerState]: ...
 
@@ -86,8 +113,20 @@ class BenchImpl:
     def add(self, a: float, b: float) -> float:
         return a + b
 
+    def greet(self, name: str) -> str:
+        return f"Hello, {name}!"
+
     def mixed(self, color: Color, counts: dict[str, int], ids: frozenset[int]) -> int:
         return len(color.value) + sum(counts.values()) + len(ids)
+
+    def area(self, rect: Rect) -> float:
+        return rect.width * rect.height
+
+    def total(self, values: list[int]) -> int:
+        return sum(values)
+
+    def echo_bytes(self, data: bytes) -> bytes:
+        return data
 
     def bulk(self, batches: int, rows: int) -> Stream[BulkState]:
         return Stream(output_schema=_BULK_SCHEMA, state=BulkState(batches, rows))
@@ -98,6 +137,46 @@ class BenchImpl:
     def echo(self) -> Stream[EchoState]:
         schema = pa.schema([pa.field("v", pa.int64())])
         return Stream(output_schema=schema, state=EchoState(), input_schema=schema)
+
+
+# --- the client side of the workloads (every benchmark client, under either implementation) ---
+
+# unary workloads: name -> (method, keyword arguments)
+UNARY_CALLS: dict[str, tuple[str, dict[str, Any]]] = {
+    "noop": ("noop", {}),
+    "add": ("add", {"a": 1.5, "b": 2.25}),
+    "greet": ("greet", {"name": "world"}),
+    "mixed": ("mixed", {"color": Color.GREEN, "counts": {"a": 1, "b": 2, "c": 3}, "ids": frozenset({1, 2, 3, 4})}),
+    "record": ("area", {"rect": Rect(x=1.0, y=2.0, width=3.0, height=4.0, label="box")}),
+    "list": ("total", {"values": list(range(16))}),
+}
+
+
+def call_unary(proxy: Bench, name: str) -> None:
+    method, kwargs = UNARY_CALLS[name]
+    getattr(proxy, method)(**kwargs)
+
+
+def download(proxy: Bench, batches: int, rows: int) -> int:
+    """Drain a producer of ``batches`` batches of ``rows`` rows; returns the bytes received."""
+    return sum(b.batch.nbytes for b in proxy.bulk(batches=batches, rows=rows))
+
+
+def exchange_rounds(proxy: Bench, rounds: int) -> None:
+    """An exchange of ``rounds`` lock-step rounds of a three-row batch."""
+    batch = AnnotatedBatch.from_pydict({"v": [1, 2, 3]})
+    with proxy.echo() as session:
+        for _ in range(rounds):
+            session.exchange(batch)
+
+
+def upload(proxy: Bench, batch: Any, batches: int) -> int:
+    """Send ``batch`` ``batches`` times through the sink exchange; returns the bytes sent."""
+    item = AnnotatedBatch(batch)
+    with proxy.sink() as session:
+        for _ in range(batches):
+            session.exchange(item)
+    return int(batches * batch.nbytes)
 
 
 if __name__ == "__main__":

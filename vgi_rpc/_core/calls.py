@@ -288,7 +288,10 @@ class StreamCall:
         user_md: pa.KeyValueMetadata | None = None
         if metadata:
             if self.env.offload is not None:
-                batch, metadata = self._resolve(batch, metadata)
+                try:
+                    batch, metadata = self._resolve(batch, metadata)
+                except Exception as exc:  # a pointer whose object is refused, missing or corrupt
+                    return self._fail(turn, OutputCollector(self.output_schema), exc)
             if metadata and keys.CANCEL in metadata:
                 return self._cancel(turn)
             user_md = _user_metadata(metadata)
@@ -312,7 +315,12 @@ class StreamCall:
             self._out = None
         if out.data_count == 0 and not self.is_exchange and not out.finished:
             return self._fail(turn, out, RuntimeError("produce() neither emitted a batch nor called out.finish()"))
-        self._append_output(turn, out)
+        mark = len(turn.items)
+        try:
+            self._append_output(turn, out)
+        except Exception as exc:  # an offload failed (upload error, over a cap): the turn ends in an error
+            del turn.items[mark:]
+            return self._fail(turn, out, exc)
         if out.data_count == 0 and self.is_exchange:
             turn.items.append((self._log_batch, None))  # an exchange answers every input, if only empty
         if out.finished:

@@ -86,9 +86,16 @@ class RequestEncoder:
         return values
 
     def encode(
-        self, args: tuple[Any, ...], kwargs: Mapping[str, Any], extra: Mapping[bytes, bytes] | None = None
+        self,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        extra: Mapping[bytes, bytes] | None = None,
+        offload: Offload | None = None,
     ) -> bytes:
-        """The complete request IPC stream for one call (*extra*: metadata for this call only, e.g. a trace)."""
+        """The complete request IPC stream for one call (*extra*: metadata for this call only, e.g. a trace).
+
+        *offload* may replace a big parameter batch by a pointer batch (keeping the routing metadata).
+        """
         if self._empty_request is not None and not extra:
             if args or kwargs:
                 self.bind(args, kwargs)  # raises the right ArgumentError
@@ -112,8 +119,13 @@ class RequestEncoder:
                 arrays.append(pa.array([wire], type=p.spec.arrow_type))
             except (KeyError, AttributeError, pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
                 raise self._refused(p, value, exc) from None
-        batch = pa.RecordBatch.from_arrays(arrays, schema=m.params_schema)
-        md: Mapping[bytes, bytes] = self._metadata if not extra else {**extra, **dict(self._metadata)}
+        return self._stream(pa.RecordBatch.from_arrays(arrays, schema=m.params_schema), extra, offload)
+
+    def _stream(self, batch: pa.RecordBatch, extra: Mapping[bytes, bytes] | None, offload: Offload | None) -> bytes:
+        m = self._method
+        md: Mapping[bytes, bytes] | None = self._metadata if not extra else {**extra, **dict(self._metadata)}
+        if offload is not None:
+            batch, md = offload.offload(batch, dict(md or {}))
         return bytes(encode_stream(m.params_schema, ((batch, md),)).to_pybytes())
 
     def _refused(self, p: ParamSpec, value: Any, exc: BaseException | None) -> ArgumentError:

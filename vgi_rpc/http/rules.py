@@ -84,6 +84,7 @@ class HttpRules:
         protocol_name: str = "",
         max_request_bytes: int | None = None,
         max_response_bytes: int | None = None,
+        capabilities: Mapping[str, str] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.sealer_for = sealer_for
@@ -100,6 +101,7 @@ class HttpRules:
             caps[wire.CAP_MAX_REQUEST] = str(max_request_bytes)
         if max_response_bytes is not None:
             caps[wire.CAP_MAX_RESPONSE] = str(max_response_bytes)
+        caps.update(capabilities or {})  # the app's own (externalization, upload URLs)
         self.capabilities = caps
 
     # -- entry ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 import falcon
 
 from .._core.context import AuthContext
+from ..external.offload import ExternalOffload
 from ..server import RpcServer
 from . import wire
 from .rules import HttpRequest, HttpResponse, HttpRules
@@ -35,6 +36,7 @@ _EXPOSED = ", ".join(
         wire.CAP_EXTERNALIZATION,
         wire.CAP_MAX_REQUEST,
         wire.CAP_MAX_RESPONSE,
+        wire.CAP_MAX_EXTERNALIZED,
     ]
 )
 
@@ -54,6 +56,7 @@ def make_wsgi_app(
     max_response_bytes: int | None = None,
     token_ttl: float = 3600.0,
     previous_signing_keys: Sequence[bytes] = (),
+    max_externalized_response_bytes: int | None = None,
 ) -> falcon.App[Any, Any]:
     """A Falcon WSGI app serving *server* under *prefix* (see WIRE.md section 8 for the routes).
 
@@ -74,10 +77,15 @@ def make_wsgi_app(
         token_ttl: Seconds a stream token stays valid.
         previous_signing_keys: Keys that still verify tokens during a key rotation (the new
             ``signing_key`` signs); see docs/deploy.md.
+        max_externalized_response_bytes: Cap on the buffer size of one result or stream batch
+            uploaded to the server's external storage; a bigger one is an error naming this cap
+            (nothing is uploaded). Only with ``RpcServer(external_location=...)``, whose offload
+            this app then replaces by a capped one.
 
     """
     if upload_url_provider is not None or max_upload_bytes is not None:
         raise NotImplementedError("client-side upload URLs are not supported yet")
+    caps = _external_capabilities(server, max_externalized_response_bytes)
     sealer = TokenSealer(signing_key or token_key, ttl=token_ttl, previous_keys=previous_signing_keys)
     rules = HttpRules(
         server.dispatcher,
@@ -86,11 +94,28 @@ def make_wsgi_app(
         protocol_name=server.protocol_name,
         max_request_bytes=max_request_bytes,
         max_response_bytes=max_stream_response_bytes if max_stream_response_bytes is not None else max_response_bytes,
+        capabilities=caps,
     )
     origins = [cors_origins] if isinstance(cors_origins, str) else list(cors_origins or [])
     app: falcon.App[Any, Any] = falcon.App()
     app.add_sink(_Sink(rules, authenticate, max_request_bytes, origins), prefix="/")
     return app
+
+
+def _external_capabilities(server: RpcServer, max_externalized: int | None) -> dict[str, str]:
+    """The externalization headers (WIRE.md 8.3); with a cap, the server's offload becomes a capped one."""
+    config = server.external_location
+    if config is None or config.storage is None:
+        if max_externalized is not None:
+            raise ValueError("max_externalized_response_bytes needs RpcServer(external_location=...) with a storage")
+        return {wire.CAP_EXTERNALIZATION: "false"}
+    caps = {wire.CAP_EXTERNALIZATION: "true"}
+    if max_externalized is not None:
+        if max_externalized <= 0:
+            raise ValueError("max_externalized_response_bytes must be positive")
+        server.dispatcher.set_offload(ExternalOffload(config, max_upload_bytes=max_externalized))
+        caps[wire.CAP_MAX_EXTERNALIZED] = str(max_externalized)
+    return caps
 
 
 class _Sink:
@@ -154,6 +179,7 @@ def serve_http(
     max_response_bytes: int | None = None,
     signing_key: bytes | None = None,
     ready: Callable[[int], None] | None = None,
+    max_externalized_response_bytes: int | None = None,
 ) -> None:
     """Serve *server* over HTTP with the standard library's threaded WSGI server until interrupted.
 
@@ -170,7 +196,13 @@ def serve_http(
         def log_message(self, format: str, *args: Any) -> None:
             _log.debug("%s " + format, self.address_string(), *args)
 
-    app = make_wsgi_app(server, prefix=prefix, max_stream_response_bytes=max_response_bytes, signing_key=signing_key)
+    app = make_wsgi_app(
+        server,
+        prefix=prefix,
+        max_stream_response_bytes=max_response_bytes,
+        signing_key=signing_key,
+        max_externalized_response_bytes=max_externalized_response_bytes,
+    )
     httpd = make_server(host, port, app, server_class=_Server, handler_class=_Handler)
     try:
         if ready is not None:

@@ -35,6 +35,7 @@ CAP_ENCODINGS: Final = "VGI-Supported-Encodings"
 CAP_EXTERNALIZATION: Final = "VGI-Externalization-Enabled"
 CAP_MAX_REQUEST: Final = "VGI-Max-Request-Bytes"
 CAP_MAX_RESPONSE: Final = "VGI-Max-Response-Bytes"
+CAP_MAX_EXTERNALIZED: Final = "VGI-Max-Externalized-Response-Bytes"
 CAP_UPLOAD_URL: Final = "VGI-Upload-URL-Support"
 CAP_MAX_UPLOAD: Final = "VGI-Max-Upload-Bytes"
 

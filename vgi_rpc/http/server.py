@@ -17,11 +17,13 @@ from typing import Any
 import falcon
 
 from .._core.context import AuthContext
+from ..external.config import UploadUrlProvider
 from ..external.offload import ExternalOffload
 from ..server import RpcServer
 from . import wire
 from .rules import HttpRequest, HttpResponse, HttpRules
 from .token import TokenSealer
+from .upload import UploadUrlVendor
 
 __all__ = ["make_wsgi_app", "serve_http"]
 
@@ -37,6 +39,8 @@ _EXPOSED = ", ".join(
         wire.CAP_MAX_REQUEST,
         wire.CAP_MAX_RESPONSE,
         wire.CAP_MAX_EXTERNALIZED,
+        wire.CAP_UPLOAD_URL,
+        wire.CAP_MAX_UPLOAD,
     ]
 )
 
@@ -50,7 +54,7 @@ def make_wsgi_app(
     max_request_bytes: int | None = None,
     authenticate: Callable[[falcon.Request], AuthContext] | None = None,
     cors_origins: str | Sequence[str] | None = None,
-    upload_url_provider: Any | None = None,
+    upload_url_provider: UploadUrlProvider | None = None,
     max_upload_bytes: int | None = None,
     token_key: bytes | None = None,
     max_response_bytes: int | None = None,
@@ -70,8 +74,10 @@ def make_wsgi_app(
         authenticate: Called with each request (the health route excepted); returns the caller's
             ``AuthContext`` (``ctx.auth``); raising refuses the request with 401.
         cors_origins: ``"*"`` or allowed origins for browser clients.
-        upload_url_provider: Not supported yet (must be None).
-        max_upload_bytes: Not supported yet (must be None).
+        upload_url_provider: Vends pre-signed upload / download URL pairs on
+            ``POST {prefix}/__upload_url__/init`` (``S3Storage`` and ``GCSStorage`` are providers);
+            advertised as ``VGI-Upload-URL-Support: true``.
+        max_upload_bytes: Advertised as ``VGI-Max-Upload-Bytes`` (the store enforces sizes).
         token_key: 0.52.2's name for ``signing_key``.
         max_response_bytes: 0.52.2's name for ``max_stream_response_bytes``.
         token_ttl: Seconds a stream token stays valid.
@@ -83,9 +89,15 @@ def make_wsgi_app(
             this app then replaces by a capped one.
 
     """
-    if upload_url_provider is not None or max_upload_bytes is not None:
-        raise NotImplementedError("client-side upload URLs are not supported yet")
     caps = _external_capabilities(server, max_externalized_response_bytes)
+    vendor = None
+    if upload_url_provider is not None:
+        vendor = UploadUrlVendor(upload_url_provider, server.dispatcher)
+        caps[wire.CAP_UPLOAD_URL] = "true"
+        if max_upload_bytes is not None:
+            caps[wire.CAP_MAX_UPLOAD] = str(max_upload_bytes)
+    elif max_upload_bytes is not None:
+        raise ValueError("max_upload_bytes needs an upload_url_provider")
     sealer = TokenSealer(signing_key or token_key, ttl=token_ttl, previous_keys=previous_signing_keys)
     rules = HttpRules(
         server.dispatcher,
@@ -95,6 +107,7 @@ def make_wsgi_app(
         max_request_bytes=max_request_bytes,
         max_response_bytes=max_stream_response_bytes if max_stream_response_bytes is not None else max_response_bytes,
         capabilities=caps,
+        upload_urls=vendor,
     )
     origins = [cors_origins] if isinstance(cors_origins, str) else list(cors_origins or [])
     app: falcon.App[Any, Any] = falcon.App()

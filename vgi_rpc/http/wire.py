@@ -14,6 +14,7 @@ JSON: Final = "application/json"
 HEALTH: Final = "health"
 INIT: Final = "init"
 EXCHANGE: Final = "exchange"
+UPLOAD_URL: Final = "__upload_url__"  # {prefix}/__upload_url__/init, with an upload-URL provider
 DEFAULT_PREFIX: Final = "/vgi"
 
 # request headers

@@ -97,3 +97,27 @@ def objects(store: Store, bucket: str) -> dict[str, dict[str, Any]]:
     s3 = s3_client(store)
     listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
     return {o["Key"]: s3.head_object(Bucket=bucket, Key=o["Key"]) for o in listed}
+
+
+def object_batches(store: Store, bucket: str, key: str) -> list[tuple[int, dict[bytes, bytes]]]:
+    """(rows, metadata) of each batch in the IPC stream an object holds (decoded per its Content-Encoding)."""
+    import gzip
+
+    import pyarrow as pa
+    import zstandard
+
+    got = s3_client(store).get_object(Bucket=bucket, Key=key)
+    body = got["Body"].read()
+    coding = got.get("ContentEncoding")
+    if coding == "zstd":
+        body = zstandard.ZstdDecompressor().stream_reader(body).read()
+    elif coding == "gzip":
+        body = gzip.decompress(body)
+    reader = pa.ipc.open_stream(body)
+    out = []
+    while True:
+        try:
+            batch, md = reader.read_next_batch_with_custom_metadata()
+        except StopIteration:
+            return out
+        out.append((batch.num_rows, dict(md) if md else {}))

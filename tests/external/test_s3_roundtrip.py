@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from tests.external.service import BLOCK_SCHEMA, Blobs, BlobsImpl, block
-from tests.external.stores import Store, new_bucket, objects
+from tests.external.stores import Store, new_bucket, object_batches, objects
 from tests.http.servers import spawn_port_printer, stop
 from vgi_rpc import Compression, ExternalLocationConfig, Message, S3Storage, WorkerPool, connect, serve_pipe
 from vgi_rpc.http import http_connect
@@ -135,6 +135,11 @@ def test_producer_stream_batches(env: Env, kind: str) -> None:
         got = [bytes(b.batch.column(0)[0].as_py()) for b in proxy.blocks(BIG, 3)]
         assert got == [block(BIG, i) for i in range(3)]
         assert len(_new_objects(env, before)) == 3
+        # each object holds the whole turn: its log batch, then the data batch
+        keys = sorted(set(env.objects()) - set(before))
+        turns = [object_batches(env.store, env.bucket, key) for key in keys]
+        assert sorted(t[0][1][b"vgi_rpc.log_message"] for t in turns) == [b"block 0", b"block 1", b"block 2"]
+        assert [[rows for rows, _ in t] for t in turns] == [[0, 1]] * 3
         small = list(proxy.blocks(SMALL, 2))
         assert len(small) == 2 and len(_new_objects(env, before)) == 3
     assert [m.message for m in logs] == ["block 0", "block 1", "block 2", "block 0", "block 1"]

@@ -336,14 +336,17 @@ class StreamCall:
         return self.env.offload.resolve(batch, metadata)[-1]
 
     def _append_output(self, turn: Turn, out: OutputCollector, logs_only: bool = False) -> None:
+        """The step's logs and output batches, in order; an offload may send them as one pointer."""
         record, offload = self.record, self.env.offload
+        produced: Items = []
         for item in out.items:
             if isinstance(item, Message):
-                turn.items.append(self._log_item(item, None))
+                produced.append(self._log_item(item, None))
             elif not logs_only:
                 if record is not None:
                     record.count_out(item[0])
-                turn.items.append(item if offload is None else offload.offload(*item))
+                produced.append(item)
+        turn.items.extend(produced if offload is None or logs_only else offload.offload_turn(produced))
 
     def _cancel(self, turn: Turn) -> Turn:
         if wirelog.on(wirelog.STREAM):

@@ -1,7 +1,8 @@
 """``ExternalOffload``: the core's Offload seam over object storage (WIRE.md section 10).
 
 Out: a batch with rows whose buffers reach ``externalize_threshold_bytes`` is written as one IPC
-stream (schema, the batch with its metadata, EOS), hashed (SHA-256 of those uncompressed
+stream (schema, the batch with its metadata, EOS; for a stream output turn, the turn's log batches
+before it), hashed (SHA-256 of those uncompressed
 bytes), optionally compressed, uploaded, and replaced by a zero-row pointer batch carrying
 ``vgi_rpc.location`` and ``vgi_rpc.location.sha256`` (plus the batch's other metadata, so
 stream tokens added later ride on the pointer as on any data batch).
@@ -24,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from .._core import keys
-from .._core.ipc import Items, decode_stream, empty_batch, one_batch
+from .._core.ipc import Items, decode_stream, empty_batch, encode_stream
 from ..errors import ExternalLocationError, IPCError
 from .config import Compression, ExternalLocationConfig, redacted
 from .fetch import Fetcher
@@ -54,23 +55,45 @@ class ExternalOffload:
     ) -> tuple[pa.RecordBatch, dict[bytes, bytes] | None]:
         """A pointer batch for a big batch (uploaded), else the batch as it is."""
         md = dict(metadata) if metadata else None
+        if not self._wanted(batch):
+            return batch, md
+        return self._upload(batch.schema, [(batch, md)], batch, md)
+
+    def _wanted(self, batch: pa.RecordBatch) -> bool:
+        """Whether *batch* goes to storage: a store, rows, and buffers of at least the threshold."""
+        if self.config.storage is None or batch.num_rows == 0:
+            return False
+        size: int = batch.get_total_buffer_size()
+        return size >= self.config.externalize_threshold_bytes
+
+    def _upload(
+        self, schema: pa.Schema, items: Items, batch: pa.RecordBatch, md: dict[bytes, bytes] | None
+    ) -> tuple[pa.RecordBatch, dict[bytes, bytes]]:
+        """Upload *items* as one IPC stream; the pointer batch (carrying *md*) that replaces them."""
         storage = self.config.storage
-        if storage is None or batch.num_rows == 0:
-            return batch, md
-        if batch.get_total_buffer_size() < self.config.externalize_threshold_bytes:
-            return batch, md
+        assert storage is not None
         size = batch.get_total_buffer_size()
         if self.max_upload_bytes is not None and size > self.max_upload_bytes:
             raise RuntimeError(  # 0.52.2's type and wording; checked before anything is uploaded
                 f"Externalised payload exceeds max_externalized_response_bytes ({size} > {self.max_upload_bytes})"
             )
-        data = one_batch(batch.schema, batch, md)
+        data = encode_stream(schema, items)
         digest = hashlib.sha256(memoryview(data)).hexdigest()
         body, coding = compress(data, self.config.compression)
-        url = storage.upload(body, batch.schema, content_encoding=coding)
+        url = storage.upload(body, schema, content_encoding=coding)
         self.uploaded += 1
         pointer = {**(md or {}), keys.LOCATION: url.encode(), keys.LOCATION_SHA256: digest.encode()}
-        return empty_batch(batch.schema), pointer
+        return empty_batch(schema), pointer
+
+    def offload_turn(self, items: Items) -> Items:
+        """A stream turn with a big output batch as one object (its logs, then the batch) behind one pointer."""
+        is_log = [bool(md and keys.LOG_LEVEL in md) for _, md in items]
+        if is_log.count(False) != 1 or is_log[-1]:  # not the one-batch turn shape: batch by batch
+            return [item if log else self.offload(*item) for item, log in zip(items, is_log, strict=True)]
+        batch, md = items[-1]
+        if not self._wanted(batch):
+            return items
+        return [self._upload(batch.schema, items, batch, md)]
 
     def resolve(self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes] | None) -> Items:
         """What a pointer batch stands for (its logs, then its data batch); other batches as they are."""

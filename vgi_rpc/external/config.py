@@ -123,7 +123,8 @@ class ExternalLocationConfig:
     Attributes:
         storage: Where this side uploads big batches (None: resolve pointers only, never upload).
         externalize_threshold_bytes: Batches whose buffers reach this size are uploaded.
-        max_retries: Retries of a failed fetch (so ``max_retries + 1`` attempts), ``retry_delay_seconds`` apart.
+        max_retries: Retries of a failed fetch, ``retry_delay_seconds`` apart (at most 2 are made:
+            3 attempts in all, as WIRE.md section 10 bounds them).
         retry_delay_seconds: Pause between fetch attempts.
         fetch_config: Fetch options.
         compression: Whole-object compression of uploads (None: uncompressed).
@@ -143,5 +144,5 @@ class ExternalLocationConfig:
     def __post_init__(self) -> None:
         if self.externalize_threshold_bytes <= 0:
             raise ValueError("externalize_threshold_bytes must be positive")
-        if not 0 <= self.max_retries <= 2:
-            raise ValueError("max_retries must be between 0 and 2 (at most 3 attempts)")
+        if self.max_retries < 0 or self.retry_delay_seconds < 0:
+            raise ValueError("max_retries and retry_delay_seconds must not be negative")

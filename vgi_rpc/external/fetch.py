@@ -26,6 +26,7 @@ __all__ = ["Fetcher", "decode_body"]
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _READ = 1 << 20
+_MAX_RETRIES = 2  # at most 3 attempts, whatever the config asks
 
 
 class _Retryable(ExternalLocationError):
@@ -57,9 +58,9 @@ class Fetcher:
             self._client = None
 
     def get(self, url: str) -> tuple[bytes, str]:
-        """The decoded bytes of the object at *url* and the final URL (at most ``max_retries + 1`` attempts)."""
+        """The decoded bytes of the object at *url* and the final URL (at most 3 attempts)."""
         deadline = time.monotonic() + self.fetch.timeout_seconds
-        attempts = self.config.max_retries + 1
+        attempts = min(self.config.max_retries, _MAX_RETRIES) + 1
         for attempt in range(attempts):
             try:
                 raw, coding, final = self._get_once(url, deadline)

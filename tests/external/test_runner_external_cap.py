@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.external.stores import Store
+from tests.external.stores import Store, objects
 from tests.http.servers import spawn_port_printer, stop
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(600)]
@@ -64,3 +64,4 @@ def test_runner_cap_tests_with_s3_externalization(
     assert {r["name"] for r in report["results"] if r["skipped"]} == SKIPPED
     assert {r["name"] for r in report["results"] if r["passed"] and not r["skipped"]} == PASSED
     assert (report["passed"], report["failed"], report["skipped"]) == (3, 0, 3)
+    assert objects(moto_server, bucket) == {}  # the results over the cap were refused before any upload

@@ -11,9 +11,10 @@ import json
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-from tests.external.service import Blobs, block
+from tests.external.service import BLOCK_SCHEMA, Blobs, block
 from tests.external.stores import Store, objects
 from tests.external.test_s3_roundtrip import BIG, SMALL, config, worker_flags
 from vgi_rpc import Compression, Message, connect
@@ -54,7 +55,7 @@ PEER_CLIENT = """
 import json, sys
 sys.path.append(sys.argv[1])
 import vgi_rpc
-from tests.external.service import Blobs, block
+from tests.external.service import BLOCK_SCHEMA, Blobs, block
 
 url, bucket, worker = sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 storage = vgi_rpc.S3Storage(bucket, endpoint_url=url)
@@ -101,3 +102,30 @@ def test_reference_client_against_our_worker(
     coding = COMPRESSIONS[compression].algorithm if COMPRESSIONS[compression] else None
     # our worker wrote the big result and the two blocks; its client sends parameters inline on a pipe
     assert [h.get("ContentEncoding") for h in heads.values()] == [coding] * 3
+
+
+def test_our_http_client_against_the_reference_http_server(
+    peer_python: Path, moto_server: Store, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.http.servers import spawn_port_printer, stop
+    from vgi_rpc.http import http_connect
+
+    monkeypatch.setenv("VGI_TEST_S3_URL", moto_server.url)
+    monkeypatch.setenv("VGI_TEST_BUCKET", bucket)
+    proc, port = spawn_port_printer([str(peer_python), "-I", str(WORKERS / "peer_blobs_http.py")])
+    logs: list[Message] = []
+    try:
+        url = f"http://127.0.0.1:{port}"
+        with http_connect(Blobs, url, on_log=logs.append, external_location=config(moto_server, bucket, None)) as p:
+            assert p.make(BIG) == block(BIG)
+            got = [bytes(b.batch.column(0)[0].as_py()) for b in p.blocks(BIG, 3)]
+            assert got == [block(BIG, i) for i in range(3)]
+            assert p.size_of(block(BIG)) == BIG  # our pointer, resolved by its HTTP server
+            with p.sizes() as session:  # exchange turns: its pointers carry the stream tokens
+                for size in (BIG, SMALL, BIG):
+                    out = session.exchange(pa.record_batch([pa.array([block(size)], pa.binary())], schema=BLOCK_SCHEMA))
+                    assert out.batch.column(0)[0].as_py() == block(size)
+    finally:
+        stop(proc)
+    assert [m.message for m in logs] == [f"making {BIG} bytes", "block 0", "block 1", "block 2"]
+    assert len(objects(moto_server, bucket)) == 1 + 3 + 1 + 4  # make, 3 blocks, a parameter, 2 x (input + output)

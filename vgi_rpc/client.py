@@ -172,6 +172,7 @@ class RpcConnection(Generic[P]):
         self.offload = offload if offload is not None else getattr(transport, "offload", None) or external
         # parameters go through object storage only (a shared-memory side channel carries outputs and inputs)
         self.request_offload: Offload | None = external
+        self._external = external
         self.service = service_spec(self.protocol)
         self._lock = threading.Lock()
         self._broken: BaseException | None = None
@@ -189,9 +190,11 @@ class RpcConnection(Generic[P]):
         self.close()
 
     def close(self) -> None:
-        """Close the transport."""
+        """Close the transport (and the connections that fetched external objects)."""
         self.detach()
         self.driver.close()
+        if self._external is not None:
+            self._external.close()
 
     @property
     def reusable(self) -> bool:

@@ -10,6 +10,7 @@ httpx (and zstandard for zstd objects) are imported on first use.
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 import time
 import urllib.parse
 import zlib
@@ -40,22 +41,25 @@ class Fetcher:
         self.config = config
         self.fetch = config.fetch_config
         self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> httpx.Client:
         """The HTTP client (created on first use: httpx is an optional dependency)."""
-        if self._client is None:
-            import httpx
+        with self._lock:
+            if self._client is None:
+                import httpx
 
-            limits = httpx.Limits(max_connections=max(self.fetch.max_parallel_requests, 4))
-            self._client = httpx.Client(follow_redirects=False, limits=limits, timeout=self.fetch.timeout_seconds)
-        return self._client
+                limits = httpx.Limits(max_connections=max(self.fetch.max_parallel_requests, 4))
+                self._client = httpx.Client(follow_redirects=False, limits=limits, timeout=self.fetch.timeout_seconds)
+            return self._client
 
     def close(self) -> None:
-        """Close the HTTP client's connections."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Close the HTTP client's connections (a later fetch opens new ones)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def get(self, url: str) -> tuple[bytes, str]:
         """The decoded bytes of the object at *url* and the final URL (at most 3 attempts)."""

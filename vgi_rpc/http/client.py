@@ -27,6 +27,7 @@ from .._core.framing import custom_metadata, decode_messages, message_layout, sp
 from .._core.ipc import IpcValidation, Items, encode_stream
 from ..client import ProtocolClass, RpcConnection, Stop
 from ..errors import ProtocolError, RpcTimeoutError, TransportError
+from ..external.config import ExternalLocationConfig
 from ..introspect import introspect
 from ..log import Message
 from . import wire
@@ -265,7 +266,7 @@ def http_connect(
     *,
     prefix: str = wire.DEFAULT_PREFIX,
     on_log: Callable[[Message], None] | None = None,
-    external_location: Any | None = None,
+    external_location: ExternalLocationConfig | None = None,
     ipc_validation: IpcValidation = IpcValidation.FULL,
     client: httpx.Client | None = None,
     timeout: float | None = None,

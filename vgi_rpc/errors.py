@@ -25,6 +25,7 @@ Every exception the library raises derives from :class:`VgiRpcError`. Code writt
             │   └── MalformedStreamError  ... a well-framed stream whose contents do not decode
             └── ExternalLocationError  ... a pointer batch's object (S3/GCS/URL) is refused,
                                      missing, too big, undecodable or fails its SHA-256
+                                     (error_type "RuntimeError", as 0.52.2; a RuntimeError)
 
 The ones the client detects itself (TransportError, ProtocolError and below) have
 ``error_code`` "" and no remote traceback, as in 0.52.2. A remote error leaves the connection
@@ -163,11 +164,14 @@ class MalformedStreamError(IPCError):
     """A correctly framed IPC stream whose contents do not decode (the next stream can still be read)."""
 
 
-class ExternalLocationError(ProtocolError):
+class ExternalLocationError(ProtocolError, RuntimeError):
     """A pointer batch's object could not be used (URL refused, fetch failed, missing, too big, corrupt).
 
     The URL policy refused it, the fetch failed, or the object is missing, too big, truncated,
     does not decode, or does not match its SHA-256. Raised where the pointer is resolved (the
     client for results; the server for inputs, where it becomes an error reply); the connection
-    stays usable.
+    stays usable. 0.52.2 raises a plain ``RuntimeError`` here, so this is one too, with
+    ``error_type`` ``"RuntimeError"``.
     """
+
+    ERROR_TYPE = "RuntimeError"

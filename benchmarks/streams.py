@@ -4,7 +4,8 @@
 
 * bulk: a producer sending 1 GiB as 256 batches of 4 MiB (int64 + float64 columns): MB/s,
   with client and worker on one CPU and on two different CPUs;
-* small_stream: a producer of 50 one-row batches; exchange20: an exchange of 20 rounds (latency).
+* small_stream: a producer of 50 one-row batches; exchange20: an exchange of 20 rounds (latency);
+  ``small_stream-split`` and ``exchange20-split`` run them with the worker on another CPU.
 
 Sides run interleaved, round after round; minimum and median are over all rounds.
 """
@@ -62,6 +63,8 @@ def main() -> None:
         "bulk-split": ("bulk", 1, True),
         "small_stream": ("small_stream", 200, False),
         "exchange20": ("exchange20", 200, False),
+        "small_stream-split": ("small_stream", 200, True),
+        "exchange20-split": ("exchange20", 200, True),
     }
     cases = [all_cases[c] for c in args.cases.split(",")]
     results: dict[tuple[str, str, bool], list[int]] = {}

@@ -376,6 +376,45 @@ class StreamServiceImpl:
         time.sleep(seconds)
 
 
+@dataclass
+class AsyncCountState(ProducerState):
+    """CountState with an ``async def`` process: run on the server's private event loop."""
+
+    n: int
+    i: int = 0
+
+    def produce(self, out: OutputCollector, ctx: CallContext) -> None:  # unused: process is overridden
+        raise NotImplementedError
+
+    async def process(self, input: AnnotatedBatch, out: OutputCollector, ctx: CallContext) -> None:  # type: ignore[override]
+        import asyncio
+
+        await asyncio.sleep(0)
+        if self.i >= self.n:
+            out.finish()
+            return
+        out.emit_pydict({"i": [self.i]})
+        self.i += 1
+
+
+class AsyncStreamServiceImpl(StreamServiceImpl):
+    """StreamService with ``async def`` methods (unary and stream), on a sync server."""
+
+    async def ping(self) -> str:  # type: ignore[override]
+        import asyncio
+
+        await asyncio.sleep(0.001)
+        return "pong"
+
+    async def sleep(self, seconds: float) -> None:  # type: ignore[override]
+        import asyncio
+
+        await asyncio.sleep(seconds)
+
+    async def count(self, n: int, chatty: bool = False, fail_at: int = -1) -> Stream[AsyncCountState]:  # type: ignore[override]
+        return Stream(output_schema=_COUNT_SCHEMA, state=AsyncCountState(n))
+
+
 # -- a service whose methods make its worker fail -------------------------------------------------
 
 

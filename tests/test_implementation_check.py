@@ -77,8 +77,7 @@ def test_signature_mismatches_are_named() -> None:
     assert "ping() requires parameter(s) loud" in text
 
 
-def test_async_methods_are_refused_when_the_server_is_built() -> None:
-    with pytest.raises(ImplementationError, match="async implementations are not supported yet"):
-        RpcServer(Svc, Async())
-    with pytest.raises(ImplementationError), serve_pipe(Svc, Async()):
-        pass
+def test_async_methods_are_served_on_a_private_loop() -> None:
+    with serve_pipe(Svc, Async()) as proxy:
+        assert proxy.name(who="x") == "x"
+        assert proxy.add(a=1.0, b=2.0) == 3.0

@@ -20,7 +20,7 @@ import pyarrow as pa
 from ._core import wirelog
 from ._core.codec import FixedRowCodec
 from ._core.framing import decode_messages
-from ._core.invoke import ClientStream, Phase, RequestEncoder, is_data, read_unary_reply
+from ._core.invoke import ClientStream, Phase, Request, RequestEncoder, is_data, read_unary_reply, request_size
 from ._core.ipc import IpcValidation, Items
 from ._core.longstream import ByteStream, LongStreamDriver
 from ._core.offload import Offload
@@ -61,10 +61,10 @@ class StreamChannel(Protocol):
 class Driver(Protocol):
     """What a connection needs from a transport: unary exchanges and stream channels."""
 
-    def unary(self, request: bytes, what: str) -> list[tuple[bytes | bytearray, bool]]:
-        """Send one request stream; return the reply stream's framed messages."""
+    def unary(self, request: Request, what: str) -> list[tuple[bytes | bytearray | memoryview, bool]]:
+        """Send one request stream (bytes, or chunks to write in order); return the reply's framed messages."""
 
-    def open_stream(self, request: bytes, has_header: bool, what: str) -> StreamChannel:
+    def open_stream(self, request: Request, has_header: bool, what: str) -> StreamChannel:
         """Start a stream call."""
 
     def close(self) -> None:
@@ -217,14 +217,14 @@ class RpcConnection(Generic[P]):
         request = encoder.encode(args, kwargs, trace_metadata(), self.request_offload)
         return self.call_request(spec, request, encoder.reply_codec)
 
-    def call_request(self, spec: MethodSpec, data: bytes, codec: FixedRowCodec | None = None) -> Any:
+    def call_request(self, spec: MethodSpec, data: Request, codec: FixedRowCodec | None = None) -> Any:
         """Send one complete unary request stream for *spec*; its decoded result (or its RpcError raised).
 
         For callers that build requests themselves (``vgi_rpc.dynamic``); *codec* reads a
         fixed-row reply straight from its bytes when it applies.
         """
         if wirelog.on(wirelog.REQUEST):
-            wirelog.REQUEST.debug("client -> %s.%s (%d bytes)", self.service.name, spec.name, len(data))
+            wirelog.REQUEST.debug("client -> %s.%s (%d bytes)", self.service.name, spec.name, request_size(data))
         with self._lock:
             self._check_usable()
             watchdog = self._watchdog
@@ -284,7 +284,7 @@ class StreamSession:
     calling :meth:`close` ends the stream cleanly and leaves the connection usable.
     """
 
-    def __init__(self, connection: RpcConnection[Any], method: MethodSpec, request: bytes) -> None:
+    def __init__(self, connection: RpcConnection[Any], method: MethodSpec, request: Request) -> None:
         self.method = method
         self._conn = connection
         self._state = ClientStream(

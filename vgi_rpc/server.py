@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import secrets
+import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ._core.describe import Reflection, ReflectionImpl
-from ._core.dispatch import Dispatcher, Hosted
+from ._core.dispatch import Dispatcher, Hosted, reseed_request_ids
 from ._core.ipc import IpcValidation
 from ._core.longstream import ByteStream, serve_connection
 from ._core.observe import CallObserver
@@ -17,9 +21,35 @@ from .errors import ConnectionClosedError, IPCError, TransportError
 from .external.config import ExternalLocationConfig
 from .external.offload import ExternalOffload
 
+# a forked worker (gunicorn) draws its own request-id prefix, not its parent's
+os.register_at_fork(after_in_child=reseed_request_ids)
+
 __all__ = ["RpcServer"]
 
 _log = logging.getLogger("vgi_rpc.rpc")
+
+
+_private_loop: asyncio.AbstractEventLoop | None = None
+_private_loop_lock = threading.Lock()
+
+
+def run_on_private_loop(coro: Any) -> Any:
+    """Run a coroutine an ``async def`` implementation method returned, and return its result.
+
+    Every server of the process shares one private event loop on a daemon thread: coroutine
+    methods run there concurrently (a call blocks only its own serving thread), whatever
+    transport serves them (pipe, WSGI, or the ASGI app's thread pool).
+    """
+    global _private_loop
+    loop = _private_loop
+    if loop is None:
+        with _private_loop_lock:
+            if _private_loop is None:
+                new = asyncio.new_event_loop()
+                threading.Thread(target=new.run_forever, name="vgi_rpc-coroutines", daemon=True).start()
+                _private_loop = new
+            loop = _private_loop
+    return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
 class RpcServer:
@@ -71,6 +101,7 @@ class RpcServer:
             include_tracebacks=include_tracebacks,
             observers=observers,
             offload=offload,
+            run_coroutine=run_on_private_loop,
         )
 
     def set_external_location(self, config: ExternalLocationConfig) -> None:

@@ -49,10 +49,12 @@ def free_port() -> int:
         return port
 
 
-def wait_healthy(url: str, timeout: float = 30) -> None:
-    """Wait until GET *url* answers 200."""
+def wait_healthy(url: str, timeout: float = 30, alive: Any = None) -> None:
+    """Wait until GET *url* answers 200 (*alive*: a server process's ``poll``, to stop waiting once it exited)."""
     deadline = time.monotonic() + timeout
     while True:
+        if alive is not None and alive() is not None:
+            raise RuntimeError(f"the server for {url} exited before it answered")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return

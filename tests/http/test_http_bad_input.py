@@ -1,4 +1,8 @@
-"""Bad input over HTTP gets WIRE.md 8.9's status and body, and the server (waitress, a real process) keeps serving."""
+"""Bad input over HTTP gets WIRE.md 8.9's status and body, and the server (a real process) keeps serving.
+
+Every test runs against the WSGI app under waitress and the ASGI app under uvicorn: both adapt
+the same HTTP rules, so routes, headers, tokens and status codes must not differ.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import zstandard
 
 from tests.http.servers import spawn_port_printer, stop
 from tests.services import StreamService
+from tests.transports.factories import uvicorn_server
 from tests.transports.turn_driver import frames
 from vgi_rpc._core import keys
 from vgi_rpc._core.framing import decode_messages
@@ -34,7 +39,7 @@ SPEC = service_spec(StreamService)
 
 
 class Server:
-    def __init__(self, tmp: Path, **env: str) -> None:
+    def __init__(self, tmp: Path, kind: str = "waitress", **env: str) -> None:
         self.log = tmp / "server.log"
         environ = {
             **os.environ,
@@ -44,7 +49,10 @@ class Server:
             **env,
         }
         with open(self.log, "wb") as log:
-            self.proc, port = spawn_port_printer([sys.executable, APP], env=environ, stderr=log)
+            if kind == "uvicorn":
+                self.proc, port = uvicorn_server(environ, stderr=log)
+            else:
+                self.proc, port = spawn_port_printer([sys.executable, APP], env=environ, stderr=log)
         self.url = f"http://127.0.0.1:{port}/vgi"
         self.client = httpx.Client(timeout=30)
 
@@ -77,9 +85,15 @@ def _error(reply: httpx.Response) -> Any:
     return parse_error(md)
 
 
+@pytest.fixture(scope="module", params=["waitress", "uvicorn"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """The WSGI app under waitress, or the ASGI app under uvicorn."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("http"))
+def server(tmp_path_factory: pytest.TempPathFactory, kind: str) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("http"), kind)
     yield srv
     srv.close()
     assert b"Traceback" not in srv.log.read_bytes(), srv.log.read_text()[-3000:]
@@ -214,8 +228,8 @@ def test_stream_tokens_tampered_foreign_and_from_another_principal_are_400(serve
     server.serves()
 
 
-def test_an_expired_token_is_400(tmp_path: Path) -> None:
-    srv = Server(tmp_path, VGI_TEST_TOKEN_TTL="0.5")
+def test_an_expired_token_is_400(tmp_path: Path, kind: str) -> None:
+    srv = Server(tmp_path, kind, VGI_TEST_TOKEN_TTL="0.5")
     try:
         _, md = _start_count(srv)
         time.sleep(1.0)
@@ -227,8 +241,8 @@ def test_an_expired_token_is_400(tmp_path: Path) -> None:
         srv.close()
 
 
-def test_the_principal_reaches_the_implementation_as_ctx_auth(tmp_path: Path) -> None:
-    srv = Server(tmp_path)  # its own server: the refused call below is logged with a traceback
+def test_the_principal_reaches_the_implementation_as_ctx_auth(tmp_path: Path, kind: str) -> None:
+    srv = Server(tmp_path, kind)  # its own server: the refused call below is logged with a traceback
     try:
         bearer = {"Authorization": "Bearer alice"}
         reply = srv.post("/StreamService/whoami", request("whoami"), bearer)
@@ -242,8 +256,8 @@ def test_the_principal_reaches_the_implementation_as_ctx_auth(tmp_path: Path) ->
         srv.close()
 
 
-def test_cors_headers_when_configured(tmp_path: Path) -> None:
-    srv = Server(tmp_path, VGI_TEST_CORS="*")
+def test_cors_headers_when_configured(tmp_path: Path, kind: str) -> None:
+    srv = Server(tmp_path, kind, VGI_TEST_CORS="*")
     try:
         origin = {"Origin": "https://example.test"}
         preflight = srv.client.options(srv.url + "/StreamService/ping", headers=origin)
@@ -317,15 +331,15 @@ def test_fuzz_gets_no_5xx_and_no_traceback(server: Server) -> None:
     server.serves()
 
 
-def test_key_rotation_across_servers(tmp_path: Path) -> None:
+def test_key_rotation_across_servers(tmp_path: Path, kind: str) -> None:
     """A stream started under the old key goes on under the new one (old key kept to verify);
     a server that no longer lists the old key refuses the old token with 400."""
     old, new = "the-old-signing-key-0123456789abcdef", "the-new-signing-key-0123456789abcdef"
     for name in "abc":
         (tmp_path / name).mkdir()
-    before = Server(tmp_path / "a", VGI_TEST_SIGNING_KEY=old)
-    rotating = Server(tmp_path / "b", VGI_TEST_SIGNING_KEY=new, VGI_TEST_PREVIOUS_KEYS=old)
-    after = Server(tmp_path / "c", VGI_TEST_SIGNING_KEY=new)
+    before = Server(tmp_path / "a", "waitress", VGI_TEST_SIGNING_KEY=old)  # a stream moves from WSGI to *kind*
+    rotating = Server(tmp_path / "b", kind, VGI_TEST_SIGNING_KEY=new, VGI_TEST_PREVIOUS_KEYS=old)
+    after = Server(tmp_path / "c", kind, VGI_TEST_SIGNING_KEY=new)
     try:
         _, md = _start_count(before)
         first = _turn(before, md)

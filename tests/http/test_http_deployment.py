@@ -17,21 +17,35 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_turns_of_one_stream_are_served_by_several_gunicorn_workers() -> None:
-    """Two streams at once keep both sync workers busy, so each turn goes to whichever is free."""
+    """Four streams at once keep both sync workers busy, so each turn goes to whichever is free.
+
+    Which worker accepts a connection is the kernel's choice: streams can pair off with workers
+    for a whole run (seen about once in five), so the experiment runs up to three times and must
+    show one stream served by both workers; every run must deliver every turn.
+    """
     url = http_server("gunicorn", "streams")
-    seen: list[list[int]] = []
 
-    def run() -> None:
-        with http_connect(StreamService, url) as proxy:
-            seen.append([b.batch.column(0)[0].as_py() for b in proxy.pids(n=30, delay=0.01)])
+    def attempt() -> list[list[int]]:
+        seen: list[list[int]] = []
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert [len(p) for p in seen] == [30, 30]
-    assert max(len(set(p)) for p in seen) >= 2, seen  # two worker processes took turns of one stream
+        def run() -> None:
+            with http_connect(StreamService, url) as proxy:
+                seen.append([b.batch.column(0)[0].as_py() for b in proxy.pids(n=30, delay=0.01)])
+
+        threads = [threading.Thread(target=run) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert [len(p) for p in seen] == [30] * 4
+        return seen
+
+    runs = []
+    for _ in range(3):
+        runs.append(attempt())
+        if max(len(set(p)) for p in runs[-1]) >= 2:
+            return  # two worker processes took turns of one stream
+    raise AssertionError(f"no stream was served by both workers in three runs: {runs}")
 
 
 PEER_CLIENT = """
@@ -63,7 +77,7 @@ print(json.dumps(out))
 
 
 @pytest.mark.interop
-@pytest.mark.parametrize("kind", ["waitress", "gunicorn"])
+@pytest.mark.parametrize("kind", ["waitress", "gunicorn", "uvicorn"])
 def test_the_reference_client_over_http_against_our_app(run_peer: Any, kind: str) -> None:
     done = run_peer(PEER_CLIENT, str(ROOT), http_server(kind, "everything"), http_server(kind, "streams"))
     assert done.returncode == 0, done.stderr[-3000:]

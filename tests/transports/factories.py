@@ -36,8 +36,8 @@ from vgi_rpc.shm import ShmPipeTransport, ShmSegment
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = str(Path(__file__).parent.parent / "workers" / "everything_worker.py")
 
-KINDS = ["pipe", "subprocess", "shm", "pool", "pool-shm", "turns", "waitress", "gunicorn"]
-HTTP_KINDS = ["waitress", "gunicorn"]
+KINDS = ["pipe", "subprocess", "shm", "pool", "pool-shm", "turns", "waitress", "gunicorn", "uvicorn"]
+HTTP_KINDS = ["waitress", "gunicorn", "uvicorn"]
 BYTE_STREAM_KINDS = ["pipe", "subprocess"]
 
 # name -> (Protocol, implementation class, worker arguments)
@@ -83,6 +83,7 @@ def open_service(kind: str, service: str, on_log: Callable[[Message], None] | No
 POOL = WorkerPool(max_idle=4, idle_timeout=30.0)  # shared by the contract suite; closed at the session's end
 POOL_SHM = WorkerPool(max_idle=4, idle_timeout=30.0, shm_size=4 << 20)
 HTTP_APP = "tests.workers.http_app:app"
+ASGI_APP = "tests.workers.asgi_app:app"
 _HTTP_SERVERS: dict[tuple[str, str], tuple[subprocess.Popen[bytes], str]] = {}
 
 
@@ -90,7 +91,7 @@ def http_server(kind: str, service: str) -> str:
     """The base URL of *service* served over HTTP by *kind* (started on first use, stopped at the session's end).
 
     waitress: one process, 8 threads; gunicorn: two worker processes sharing one signing key and
-    one cancel counter, so any of them continues any stream.
+    one cancel counter, so any of them continues any stream; uvicorn: the ASGI app, one process.
     """
     key = (kind, service)
     if key not in _HTTP_SERVERS:
@@ -103,6 +104,8 @@ def http_server(kind: str, service: str) -> str:
         }
         if kind == "waitress":
             proc, port = spawn_port_printer([sys.executable, str(ROOT / "tests" / "workers" / "http_app.py")], env=env)
+        elif kind == "uvicorn":
+            proc, port = uvicorn_server(env)
         else:
             port = free_port()
             bind = f"127.0.0.1:{port}"
@@ -111,6 +114,22 @@ def http_server(kind: str, service: str) -> str:
             wait_healthy(f"http://{bind}/vgi/health")
         _HTTP_SERVERS[key] = (proc, f"http://127.0.0.1:{port}")
     return _HTTP_SERVERS[key][1]
+
+
+def uvicorn_server(
+    env: dict[str, str], app: str = ASGI_APP, prefix: str = "/vgi", stderr: Any = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start uvicorn serving *app* on 127.0.0.1 (a free port) and wait until it answers; stop it with ``stop``."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    cmd += ["--log-level", "warning", "--app-dir", str(ROOT), app]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, stderr=stderr)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}{prefix}/health", timeout=30, alive=proc.poll)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, port
 
 
 def stop_http_servers() -> None:

@@ -6,52 +6,17 @@ as <name>; ``Bearer reject`` is refused (401); no header is anonymous. The cance
 StreamService is kept in a file ($VGI_TEST_COUNTER_FILE) so that all worker processes share it.
 """
 
-import fcntl
 import os
 import sys
-from collections.abc import Iterator, MutableMapping
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import falcon
 
 from tests import services
+from tests.workers.counters import FileCounters
 from vgi_rpc import AuthContext, RpcServer
 from vgi_rpc.http import make_wsgi_app
-
-
-class FileCounters(MutableMapping[str, int]):
-    """services.COUNTERS shared by every worker process through a locked file."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def _read(self) -> dict[str, int]:
-        try:
-            with open(self.path) as f:
-                return {k: int(v) for k, v in (line.split("=") for line in f.read().split())}
-        except FileNotFoundError:
-            return {}
-
-    def __getitem__(self, key: str) -> int:
-        return self._read().get(key, 0)
-
-    def __setitem__(self, key: str, value: int) -> None:
-        with open(self.path + ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            data = self._read()
-            data[key] = value
-            with open(self.path, "w") as f:
-                f.write("\n".join(f"{k}={v}" for k, v in data.items()))
-
-    def __delitem__(self, key: str) -> None:
-        raise NotImplementedError
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._read())
-
-    def __len__(self) -> int:
-        return len(self._read())
 
 
 def authenticate(req: falcon.Request) -> AuthContext:

@@ -21,6 +21,7 @@ import enum
 import hashlib
 import hmac
 import importlib
+import inspect
 import json
 import struct
 import time
@@ -59,6 +60,18 @@ class CallEnv:
     include_tracebacks: bool
     offload: Offload | None
     report: Callable[[CallRecord], None] | None  # observers' on_end; None when there are none
+    # runs a coroutine an ``async def`` implementation method returned, to its result (a private
+    # event loop the server owns: the core does no I/O); None refuses coroutines
+    run_coroutine: Callable[[Any], Any] | None = None
+
+    def awaited(self, value: Any) -> Any:
+        """*value* itself, or the result of the coroutine an ``async def`` method returned."""
+        if not inspect.iscoroutine(value):
+            return value
+        if self.run_coroutine is None:
+            value.close()
+            raise TypeError("an 'async def' implementation method needs a server that runs coroutines")
+        return self.run_coroutine(value)
 
 
 @dataclass(slots=True)
@@ -308,7 +321,8 @@ class StreamCall:
             elif batch.num_columns:  # exchange() on a producer: 0.52.2 answers with this TypeError
                 fields = ", ".join(f"{f.name}: {f.type}" for f in batch.schema)
                 raise TypeError(f"Input schema mismatch: expected , got {fields}")
-            self.state.process(AnnotatedBatch(batch, user_md), out, self.ctx)
+            process: Callable[..., Any] = self.state.process  # may be ``async def``
+            self.env.awaited(process(AnnotatedBatch(batch, user_md), out, self.ctx))
         except Exception as exc:
             return self._fail(turn, out, exc)
         finally:
@@ -353,7 +367,8 @@ class StreamCall:
             wirelog.STREAM.debug("server %s.%s: cancelled", self.protocol, self.method)
         self.cancelled = True
         with contextlib.suppress(Exception):
-            self.state.on_cancel(self.ctx)
+            on_cancel: Callable[..., Any] = self.state.on_cancel
+            self.env.awaited(on_cancel(self.ctx))
         self.phase = Phase.DONE
         turn.done = True
         return turn

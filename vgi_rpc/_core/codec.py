@@ -116,7 +116,7 @@ class FixedRowCodec:
             return None
         return self._prefix + body + self.suffix
 
-    def decode(self, messages: Sequence[tuple[bytes | bytearray, bool]]) -> tuple[Any, ...] | None:
+    def decode(self, messages: Sequence[tuple[bytes | bytearray | memoryview, bool]]) -> tuple[Any, ...] | None:
         """The row of a stream read by ``FrameReader.read_messages``, or None unless it has this layout.
 
         The layout matches when the schema message and the batch header are the template's bytes
@@ -129,7 +129,7 @@ class FixedRowCodec:
         if (
             schema_message != self._schema_message
             or len(batch) != len(header) + self._reader.size
-            or not batch.startswith(header)
+            or batch[: len(header)] != header
         ):
             return None
         row = self._reader.unpack_from(batch, len(header))

@@ -33,11 +33,13 @@ __all__ = [
     "MessageFeed",
     "custom_metadata",
     "decode_messages",
+    "message_header",
     "split_streams",
 ]
 
 MAX_METADATA_BYTES: Final = 64 << 20  # flatbuffer metadata; real messages need a few KiB
 MAX_BODY_BYTES: Final = 1 << 40
+_POOLED_BODY_BYTES: Final = 1 << 20  # bodies this big are read into Arrow memory, not a bytearray
 _CONTINUATION: Final = b"\xff\xff\xff\xff"
 _BOUNDARY: Final = "the next message"  # what a read at a message boundary waits for
 _U16 = struct.Struct("<H").unpack_from
@@ -82,17 +84,25 @@ def _string(buf: bytes, field: int, end: int) -> bytes:
     return data
 
 
-def custom_metadata(message: bytes | bytearray) -> dict[bytes, bytes] | None:
+def _metadata_bounds(message: bytes | bytearray | memoryview) -> tuple[int, int]:
+    if message[:4] == _CONTINUATION:
+        return 8, 8 + _I32(message, 4)[0]
+    return 4, 4 + _I32(message, 0)[0]
+
+
+def message_header(message: bytes | bytearray | memoryview) -> bytes:
+    """The framing and flatbuffer metadata of one encapsulated message, without its body (a copy)."""
+    return bytes(message[: _metadata_bounds(message)[1]])
+
+
+def custom_metadata(message: bytes | bytearray | memoryview) -> dict[bytes, bytes] | None:
     """The ``custom_metadata`` of one encapsulated message as read by ``FrameReader`` (None when absent).
 
     Walks the flatbuffer by absolute offsets (``Message.custom_metadata: [KeyValue]``, field 4;
     ``KeyValue`` has ``key`` and ``value`` strings); every offset is bounds-checked, and a string
     must lie inside the metadata.
     """
-    if message[:4] == _CONTINUATION:
-        start, end = 8, 8 + _I32(message, 4)[0]
-    else:
-        start, end = 4, 4 + _I32(message, 0)[0]
+    start, end = _metadata_bounds(message)
     buf = message if isinstance(message, bytes) else bytes(message[:end])
     u32, u16 = _U32, _U16
     try:
@@ -139,7 +149,7 @@ class FrameReader:
         self._peek = peek
         self._max_body = max_body
         self.has_metadata = False  # whether the last message read carries custom metadata
-        self._last_eos: bytes | bytearray = b""
+        self._last_eos: bytes | bytearray | memoryview = b""
 
     def _exact(self, n: int, what: str) -> bytes:
         data = self._read(n)
@@ -168,7 +178,7 @@ class FrameReader:
                 raise TransportError(f"the peer closed the connection in the middle of {what}")
             view = view[n:]
 
-    def read_message(self, first: bytes = b"") -> tuple[bytes | bytearray, bool]:
+    def read_message(self, first: bytes = b"") -> tuple[bytes | bytearray | memoryview, bool]:
         """One encapsulated message, and whether it was the end-of-stream marker."""
         if self._peek is not None and not first:
             # fast path: a message already whole in the source's buffer is taken with one read
@@ -184,7 +194,7 @@ class FrameReader:
                         return self._read(total), False
         return self._read_message(first)
 
-    def _read_message(self, first: bytes) -> tuple[bytes | bytearray, bool]:
+    def _read_message(self, first: bytes) -> tuple[bytes | bytearray | memoryview, bool]:
         if len(first) < 4:
             prefix = first + self._exact(4 - len(first), _BOUNDARY if not first else "a message")
         else:
@@ -211,13 +221,20 @@ class FrameReader:
         if body > self._max_body:
             raise IPCError(f"an Arrow IPC message declares a {body}-byte body; only {self._max_body} can follow")
         start = len(head) + len(meta)
-        message = bytearray(start + body)
+        if body >= _POOLED_BODY_BYTES:
+            # from Arrow's pool, which keeps freed memory warm: no zero-fill, no page faults
+            # for a fresh mapping on every big message (a bytearray has both)
+            message: bytearray | memoryview = memoryview(pa.allocate_buffer(start + body)).cast("B")
+        else:
+            message = bytearray(start + body)
         message[: len(head)] = head
         message[len(head) : start] = meta
-        self._fill(memoryview(message)[start:], "a message body")
+        self._fill(
+            message[start:] if isinstance(message, memoryview) else memoryview(message)[start:], "a message body"
+        )
         return message, False
 
-    def read_messages(self) -> list[tuple[bytes | bytearray, bool]] | None:
+    def read_messages(self) -> list[tuple[bytes | bytearray | memoryview, bool]] | None:
         """One complete IPC stream as its messages, each with whether it carries custom metadata.
 
         The end-of-stream marker is consumed but not returned. None at a clean end of input.
@@ -232,7 +249,7 @@ class FrameReader:
                 return None
             if len(first) < 4:
                 first += self._exact(4 - len(first), "a message")
-        messages: list[tuple[bytes | bytearray, bool]] = []
+        messages: list[tuple[bytes | bytearray | memoryview, bool]] = []
         message, end = self.read_message(first)
         while not end:
             messages.append((message, self.has_metadata))
@@ -240,7 +257,7 @@ class FrameReader:
         self._last_eos = message
         return messages
 
-    def read_stream(self) -> bytes | bytearray | None:
+    def read_stream(self) -> bytes | bytearray | memoryview | None:
         """One complete IPC stream (through its EOS marker) in one buffer; None at a clean end of input."""
         messages = self.read_messages()
         if messages is None:
@@ -285,7 +302,7 @@ class MessageFeed:
         self._buf, self._pos = memoryview(joined), min(n, len(joined))
         return self._buf[:n]
 
-    def push(self, message: bytes | bytearray, end: bool) -> None:
+    def push(self, message: bytes | bytearray | memoryview, end: bool) -> None:
         """Hand a message read directly from ``frames`` back to the pyarrow reader."""
         self._buf, self._pos, self._done = memoryview(message), 0, end
 
@@ -368,7 +385,7 @@ class BatchReader:
             pass
 
 
-def split_streams(data: bytes | bytearray) -> list[list[tuple[bytes | bytearray, bool]]]:
+def split_streams(data: bytes | bytearray) -> list[list[tuple[bytes | bytearray | memoryview, bool]]]:
     """Every IPC stream of a body held in memory (back-to-back streams), as framed messages.
 
     A message cannot declare more body than the data holds; ``IPCError`` / ``TransportError``
@@ -382,7 +399,7 @@ def split_streams(data: bytes | bytearray) -> list[list[tuple[bytes | bytearray,
     return streams
 
 
-def decode_messages(messages: list[tuple[bytes | bytearray, bool]]) -> tuple[pa.Schema, Items]:
+def decode_messages(messages: list[tuple[bytes | bytearray | memoryview, bool]]) -> tuple[pa.Schema, Items]:
     """Decode one stream read by ``FrameReader.read_messages``; ``MalformedStreamError`` if it is malformed.
 
     Dictionary-free streams are decoded message by message (the schema from the cache); streams
@@ -413,7 +430,7 @@ def _read_batch(buffer: pa.Buffer, schema: pa.Schema) -> pa.RecordBatch:
     return pa.ipc.read_record_batch(buffer, schema)
 
 
-def _decode(fn: Callable[..., Any], message: bytes | bytearray, *args: Any) -> Any:
+def _decode(fn: Callable[..., Any], message: bytes | bytearray | memoryview, *args: Any) -> Any:
     """Decode one framed message; any failure is the peer's malformed IPC."""
     try:
         return fn(pa.py_buffer(message), *args)

@@ -1,7 +1,7 @@
 """An implementation checked against its Protocol when a server is built, not when a method is called.
 
 Every problem is found at once and named in one ``ImplementationError``: methods that are
-missing or not callable, ``async def`` methods (not supported yet), parameters of the Protocol
+missing or not callable, parameters of the Protocol
 the method does not accept, and required parameters the Protocol does not have (``ctx`` is the
 one extra a method may declare: the server passes its ``CallContext``).
 """
@@ -26,9 +26,6 @@ def check_implementation(spec: ServiceSpec, implementation: object) -> dict[str,
         fn = getattr(implementation, name, None)
         if fn is None or not callable(fn):
             problems.append(f"{name}() is missing")
-            continue
-        if inspect.iscoroutinefunction(fn):
-            problems.append(f"{name}() is 'async def': async implementations are not supported yet; use 'def'")
             continue
         problems.extend(_signature_problems(method, fn))
         methods[name] = fn

@@ -21,18 +21,42 @@ from ..errors import ArgumentError, ProtocolError, RpcError
 from ..log import Message
 from . import keys, wirelog
 from .codec import request_codec, request_metadata, result_codec
-from .ipc import EMPTY_SCHEMA, TICK, IpcValidation, Item, empty_batch, encode_stream, validate
+from .ipc import BIG_BYTES, EMPTY_SCHEMA, TICK, IpcValidation, Item, empty_batch, encode_chunks, encode_stream, validate
 from .messages import BatchKind, classify, parse_error, parse_log
 from .offload import Offload
 from .service import MethodSpec, ParamSpec, ServiceSpec
 from .streams import AnnotatedBatch
 from .typemap import Kind
-from .values import short_repr, takes_python_type
+from .values import one_value_array, short_repr, takes_python_type
 
-__all__ = ["ClientStream", "RequestEncoder", "is_data", "read_unary_reply", "sort_items"]
+__all__ = [
+    "ClientStream",
+    "Request",
+    "RequestEncoder",
+    "is_data",
+    "read_unary_reply",
+    "request_bytes",
+    "request_size",
+    "sort_items",
+]
 
 
 OnLog = Callable[[Message], None]
+
+
+# A request stream as the client hands it to its driver: bytes, or (big arguments) chunks to
+# write in order, which hold the caller's buffers rather than copies (``request_bytes`` joins them).
+Request = bytes | list[Any]
+
+
+def request_bytes(request: Request) -> bytes:
+    """The request in one piece (for transports that need one body, such as HTTP)."""
+    return request if isinstance(request, bytes) else b"".join(request)
+
+
+def request_size(request: Request) -> int:
+    """The request's length in bytes."""
+    return len(request) if isinstance(request, bytes) else sum(memoryview(c).nbytes for c in request)
 
 
 class RequestEncoder:
@@ -55,9 +79,15 @@ class RequestEncoder:
         self._metadata = pa.KeyValueMetadata(md)
         self._names = [p.name for p in method.params]
         self._fixed = request_codec(service, method, extra_metadata)
-        # each parameter with the one Python type it takes when pyarrow would accept others too (str)
-        self._params = tuple(
-            (p, str if p.spec.kind is Kind.SCALAR and p.spec.py_type is str else None) for p in method.params
+        # each parameter with the one Python type it takes when pyarrow would accept others too (str),
+        # and for an Enum the one-row array of each member met so far (a handful, built once each)
+        self._params: tuple[tuple[ParamSpec, type | None, dict[Any, pa.Array] | None], ...] = tuple(
+            (
+                p,
+                str if p.spec.kind is Kind.SCALAR and p.spec.py_type is str else None,
+                {} if p.spec.kind is Kind.ENUM else None,
+            )
+            for p in method.params
         )
         # a one-value int/float/bool result (or a void one) is read straight from the reply's bytes
         self.reply_codec = result_codec(method)
@@ -91,9 +121,10 @@ class RequestEncoder:
         kwargs: Mapping[str, Any],
         extra: Mapping[bytes, bytes] | None = None,
         offload: Offload | None = None,
-    ) -> bytes:
+    ) -> Request:
         """The complete request IPC stream for one call (*extra*: metadata for this call only, e.g. a trace).
 
+        Bytes, or for a request with big arguments the chunks to write in order (see ``Request``).
         *offload* may replace a big parameter batch by a pointer batch (keeping the routing metadata).
         """
         if self._empty_request is not None and not extra:
@@ -106,27 +137,32 @@ class RequestEncoder:
             if encoded is not None:
                 return encoded
         m = self._method
-        arrays = []
-        for p, strict in self._params:
-            value = values[p.name]
-            if value is None:
-                if not p.spec.nullable:
-                    raise ArgumentError(f"{m.name}() parameter {p.name!r} is not Optional but got None")
-            elif strict is not None and not isinstance(value, strict):
-                raise self._refused(p, value, None)
-            try:
-                wire = value if value is None or p.encode is None else p.encode(value)
-                arrays.append(pa.array([wire], type=p.spec.arrow_type))
-            except (KeyError, AttributeError, pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-                raise self._refused(p, value, exc) from None
-        return self._stream(pa.RecordBatch.from_arrays(arrays, schema=m.params_schema), extra, offload)
-
-    def _stream(self, batch: pa.RecordBatch, extra: Mapping[bytes, bytes] | None, offload: Offload | None) -> bytes:
-        m = self._method
+        arrays = [self._array(p, strict, members, values[p.name]) for p, strict, members in self._params]
+        batch = pa.RecordBatch.from_arrays(arrays, schema=m.params_schema)
         md: Mapping[bytes, bytes] | None = self._metadata if not extra else {**extra, **dict(self._metadata)}
         if offload is not None:
             batch, md = offload.offload(batch, dict(md or {}))
+        if batch.get_total_buffer_size() >= BIG_BYTES:  # chunks: big column buffers are not copied
+            return encode_chunks(m.params_schema, ((batch, md),))
         return bytes(encode_stream(m.params_schema, ((batch, md),)).to_pybytes())
+
+    def _array(self, p: ParamSpec, strict: type | None, members: dict[Any, pa.Array] | None, value: Any) -> pa.Array:
+        """The one-row array of parameter *p* holding *value*; ``ArgumentError`` if it does not fit."""
+        if members is not None and type(value) is p.spec.py_type:  # an Enum member: built once
+            array = members.get(value)
+            if array is None:
+                array = members[value] = pa.array([p.encode(value)], type=p.spec.arrow_type)  # type: ignore[misc]
+            return array
+        if value is None:
+            if not p.spec.nullable:
+                raise ArgumentError(f"{self._method.name}() parameter {p.name!r} is not Optional but got None")
+        elif strict is not None and not isinstance(value, strict):
+            raise self._refused(p, value, None)
+        try:
+            wire = value if value is None or p.encode is None else p.encode(value)
+            return one_value_array(wire, p.spec.arrow_type)
+        except (KeyError, AttributeError, pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            raise self._refused(p, value, exc) from None
 
     def _refused(self, p: ParamSpec, value: Any, exc: BaseException | None) -> ArgumentError:
         """The ArgumentError for *value* of parameter *p*, which failed to convert with *exc*."""
@@ -243,7 +279,7 @@ def read_unary_reply(
     if result.num_rows != 1 or result.num_columns < 1:
         raise ProtocolError(f"{method.name}(): expected a one-row result batch, got {result.num_rows} rows")
     validate(result, ipc_validation)
-    value = result.column(0)[0].as_py()
+    value = result.column(0).to_pylist()[0]  # the list, not a Scalar: cheaper
     if value is not None and method.decode_result is not None:
         value = method.decode_result(value)
     return value

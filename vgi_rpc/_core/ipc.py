@@ -17,21 +17,25 @@ import pyarrow as pa
 from ..errors import IPCError, MalformedStreamError, TransportError
 
 __all__ = [
+    "BIG_BYTES",
     "EMPTY_SCHEMA",
     "IpcValidation",
     "Item",
     "Items",
     "Metadata",
+    "encode_chunks",
     "encode_stream",
     "to_kv",
     "validate",
 ]
 
 EMPTY_SCHEMA: Final = pa.schema([])
+# a batch with at least this many buffer bytes is written as chunks (its column buffers not copied)
+BIG_BYTES: Final = 1 << 16
 
 # Explicit options skip pyarrow's per-call environment lookups for its defaults.
 WRITE_OPTIONS: Final = pa.ipc.IpcWriteOptions()
-READ_OPTIONS: Final = pa.ipc.IpcReadOptions()
+READ_OPTIONS: Final = pa.ipc.IpcReadOptions(use_threads=False)
 
 
 def new_writer(sink: Any, schema: pa.Schema) -> pa.ipc.RecordBatchStreamWriter:
@@ -84,6 +88,17 @@ def encode_stream(
     if end:
         writer.close()
     return sink.getvalue()
+
+
+def encode_chunks(
+    schema: pa.Schema, batches: Iterable[tuple[pa.RecordBatch, Mapping[bytes, bytes] | None]]
+) -> list[Any]:
+    """One complete IPC stream as chunks to write in order: column buffers are not copied (big batches)."""
+    writer = StreamWriter(schema)
+    for batch, md in batches:
+        writer.write(batch, md)
+    writer.end()
+    return writer.take()
 
 
 def one_batch(schema: pa.Schema, batch: pa.RecordBatch, md: Mapping[bytes, bytes] | None = None) -> pa.Buffer:

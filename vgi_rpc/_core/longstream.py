@@ -26,7 +26,7 @@ from .offload import Offload
 
 __all__ = ["ByteStream", "LongStreamCall", "LongStreamDriver", "frame_reader", "serve_connection"]
 
-Messages = list[tuple[bytes | bytearray, bool]]
+Messages = list[tuple[bytes | bytearray | memoryview, bool]]
 
 
 class ByteStream(Protocol):
@@ -79,9 +79,12 @@ def serve_connection(
         out = dispatcher.handle_messages(
             messages, offload=offload if offload is not None or offload_for is None else offload_for(messages)
         )
+        del messages  # a big request's buffer is not kept while the next one is read
         if isinstance(out, Reply):
-            write(out.stream())
-            if out.drain_input:  # a refused stream call: its client still sends one input stream
+            write(out.chunks())
+            drain = out.drain_input
+            del out  # nor a big reply's
+            if drain:  # a refused stream call: its client still sends one input stream
                 _read_messages(frames)
             continue
         _run_call(out, frames, write)
@@ -122,7 +125,7 @@ class LongStreamDriver:
         self.stream = stream
         self.frames = frame_reader(stream)
 
-    def unary(self, request: bytes, what: str) -> Messages:
+    def unary(self, request: bytes | list[Any], what: str) -> Messages:
         """Send one request stream; return the reply stream's messages."""
         self.stream.write(request)
         messages = _read_messages(self.frames)
@@ -130,7 +133,7 @@ class LongStreamDriver:
             raise TransportError(f"{what}: the server closed the connection")
         return messages
 
-    def open_stream(self, request: bytes, has_header: bool, what: str) -> LongStreamCall:
+    def open_stream(self, request: bytes | list[Any], has_header: bool, what: str) -> LongStreamCall:
         """Send a stream call's request (and read its header stream, when the method declares one)."""
         return LongStreamCall(self, request, has_header, what)
 
@@ -144,7 +147,7 @@ class LongStreamCall:
 
     __slots__ = ("_driver", "_reader", "_what", "_write", "_writer", "header_items")
 
-    def __init__(self, driver: LongStreamDriver, request: bytes, has_header: bool, what: str) -> None:
+    def __init__(self, driver: LongStreamDriver, request: bytes | list[Any], has_header: bool, what: str) -> None:
         self._driver = driver
         self._write = driver.stream.write
         self._what = what

@@ -53,7 +53,7 @@ def _has_error(items: Items) -> bool:
 
 def init_turn(
     dispatcher: Dispatcher,
-    messages: list[tuple[bytes | bytearray, bool]],
+    messages: list[tuple[bytes | bytearray | memoryview, bool]],
     sealer: Sealer,
     auth: AuthContext | None = None,
     transport: Mapping[str, str] | None = None,
@@ -84,7 +84,7 @@ def init_turn(
 
 def exchange_turn(
     dispatcher: Dispatcher,
-    messages: list[tuple[bytes | bytearray, bool]],
+    messages: list[tuple[bytes | bytearray | memoryview, bool]],
     sealer: Sealer,
     *,
     protocol: str | None = None,

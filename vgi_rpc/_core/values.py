@@ -13,20 +13,43 @@ from __future__ import annotations
 
 import enum
 import reprlib
+import struct
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import pyarrow as pa
 
 from .ipc import new_writer, open_reader
 from .typemap import Kind, TypeSpec
 
-__all__ = ["Converter", "enum_member", "from_arrow", "short_repr", "takes_python_type", "to_arrow"]
+__all__ = [
+    "Converter",
+    "enum_member",
+    "from_arrow",
+    "one_value_array",
+    "short_repr",
+    "takes_python_type",
+    "to_arrow",
+]
 
 Converter = Callable[[Any], Any]
 
 _TO: dict[TypeSpec, Converter | None] = {}
 _FROM: dict[TypeSpec, Converter | None] = {}
+
+_ZERO_COPY_MIN: Final = 1 << 16  # smaller bytes values are copied (one C++ call is cheaper than three)
+_BINARY_OFFSETS: Final = {pa.binary(): "<ii", pa.large_binary(): "<qq"}
+
+
+def one_value_array(value: Any, arrow_type: pa.DataType) -> pa.Array:
+    """A one-row array of *value* (already in wire form); big ``bytes`` are wrapped, not copied."""
+    offsets = _BINARY_OFFSETS.get(arrow_type)
+    if offsets is not None and type(value) is bytes and len(value) >= _ZERO_COPY_MIN:
+        if offsets == "<ii" and len(value) > 0x7FFFFFFF:
+            return pa.array([value], type=arrow_type)  # pyarrow's own error: too large for binary
+        bounds = pa.py_buffer(struct.pack(offsets, 0, len(value)))
+        return pa.Array.from_buffers(arrow_type, 1, [None, bounds, pa.py_buffer(value)])
+    return pa.array([value], type=arrow_type)
 
 
 def to_arrow(spec: TypeSpec) -> Converter | None:

@@ -9,10 +9,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["http_connect", "http_introspect", "make_wsgi_app"]
+__all__ = ["ahttp_connect", "http_connect", "http_introspect", "make_asgi_app", "make_wsgi_app"]
 
 
-_LAZY = {"make_wsgi_app": "server", "http_connect": "client", "http_introspect": "client"}
+_LAZY = {
+    "make_wsgi_app": "server",
+    "http_connect": "client",
+    "http_introspect": "client",
+    "make_asgi_app": "asgi",
+    "ahttp_connect": "aclient",
+}
 
 
 def __getattr__(name: str) -> Any:

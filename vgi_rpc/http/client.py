@@ -1,4 +1,4 @@
-"""The HTTP client: ``HttpDriver`` (one POST per call or stream turn, over httpx) and ``http_connect``.
+"""The HTTP client: ``HttpDriver`` (one POST per call or stream turn, over an ``HttpSession``) and ``http_connect``.
 
 The driver only moves bytes (WIRE.md section 8): it reads the routing names from the request's
 batch metadata, POSTs ``{prefix}/{protocol}/{method}`` (``/init`` and ``/exchange`` for streams),
@@ -16,31 +16,33 @@ import html
 import json
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import httpx
 import pyarrow as pa
 
 from .._core import keys
 from .._core.describe import ServiceDescription
 from .._core.framing import custom_metadata, decode_messages, message_layout, split_streams
+from .._core.invoke import Request, request_bytes
 from .._core.ipc import IpcValidation, Items, encode_stream
 from ..client import ProtocolClass, RpcConnection, Stop
-from ..errors import ProtocolError, RpcTimeoutError, TransportError
+from ..errors import ProtocolError, TransportError
 from ..external.config import ExternalLocationConfig
 from ..introspect import introspect
 from ..log import Message
 from . import wire
 from .coding import BodyTooLarge, compress, decompress
+from .session import HttpReply, HttpSession, HttpxSession, default_session
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["HttpDriver", "http_connect", "http_introspect"]
 
 P = TypeVar("P")
-Messages = list[tuple[bytes | bytearray, bool]]
+Messages = list[tuple[bytes | bytearray | memoryview, bool]]
 
 COMPRESS_MIN_BYTES = 1024  # smaller request bodies go uncompressed (IPC framing barely compresses)
-_CONNECT_TIMEOUT = 30.0  # seconds, when no timeout is given (calls themselves may take forever)
-_UNSET: Any = httpx.USE_CLIENT_DEFAULT
 _CONTINUATION = b"\xff\xff\xff\xff"
 
 
@@ -66,8 +68,12 @@ def _routing(request: bytes) -> tuple[str | None, str]:
     raise ProtocolError("the request stream names no method (no vgi_rpc.method in its batch metadata)")
 
 
-def _is_arrow(response: httpx.Response) -> bool:
-    return str(response.headers.get(wire.CONTENT_TYPE, "")).split(";")[0].strip() == wire.ARROW
+def _header(reply: HttpReply, name: str, default: str = "") -> str:
+    return reply.headers.get(name.lower(), default)
+
+
+def _is_arrow(reply: HttpReply) -> bool:
+    return _header(reply, wire.CONTENT_TYPE).split(";")[0].strip() == wire.ARROW
 
 
 def _body_message(body: bytes) -> str:
@@ -104,13 +110,10 @@ class HttpDriver:
         self.prefix = _normal_prefix(prefix)
         self.max_response_bytes = max_response_bytes
         self.compress_min_bytes = compress_min_bytes
-        self._owns_client = client is None
-        if client is None:
-            client = httpx.Client(timeout=httpx.Timeout(timeout, connect=timeout or _CONNECT_TIMEOUT))
-            self._timeout: Any = _UNSET
-        else:  # used as given (auth, headers); only an explicit timeout overrides its own
-            self._timeout = httpx.Timeout(timeout) if timeout is not None else _UNSET
-        self.client = client
+        # a user's client is used as given (auth, headers, proxies) and left open
+        self.session: HttpSession = (
+            default_session(self.base_url, timeout) if client is None else HttpxSession(client, timeout=timeout)
+        )
         self.encodings: tuple[str, ...] | None = None  # response codings the server advertises
         self.max_request_bytes: int | None = None
 
@@ -122,26 +125,15 @@ class HttpDriver:
 
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def _send(self, verb: str, url: str, what: str, **kwargs: Any) -> tuple[httpx.Response, bytes]:
+    def _send(self, verb: str, url: str, what: str, body: bytes | None, headers: dict[str, str]) -> HttpReply:
         """One request; the raw (still encoded) body, read up to the client's cap."""
-        headers = kwargs.pop("headers", {})
         headers[wire.ACCEPT_MAX_RESPONSE_BYTES] = str(self.max_response_bytes)
         try:
-            with self.client.stream(verb, url, headers=headers, timeout=self._timeout, **kwargs) as response:
-                if response.is_stream_consumed:  # built in memory (httpx.MockTransport): already decoded
-                    response.headers.pop(wire.CONTENT_ENCODING, None)
-                    return response, response.content
-                chunks, size = [], 0
-                for chunk in response.iter_raw():
-                    size += len(chunk)
-                    if size > self.max_response_bytes:
-                        raise self._too_large(what, url)
-                    chunks.append(chunk)
-        except httpx.TimeoutException as exc:
-            raise RpcTimeoutError(f"{what}: {verb} {url} timed out ({type(exc).__name__}: {exc})") from exc
-        except httpx.HTTPError as exc:
-            raise TransportError(f"{what}: {verb} {url} failed: {type(exc).__name__}: {exc}") from exc
-        return response, b"".join(chunks)
+            return self.session.send(verb, url, body, headers, self.max_response_bytes)
+        except BodyTooLarge:
+            raise self._too_large(what, url) from None
+        except TransportError as exc:
+            raise type(exc)(f"{what}: {exc}") from exc.__cause__
 
     def _too_large(self, what: str, url: str) -> ProtocolError:
         return ProtocolError(
@@ -151,22 +143,23 @@ class HttpDriver:
     def probe(self) -> None:
         """``OPTIONS {prefix}/health``: the response codings and request cap the server advertises."""
         url = f"{self.base_url}{self.prefix}/{wire.HEALTH}"
-        response, _ = self._send("OPTIONS", url, "capability probe")
-        if response.status_code == 404:
+        response = self._send("OPTIONS", url, "capability probe", None, {})
+        if response.status == 404:
             raise TransportError(
                 f"no vgi-rpc server at {url} (HTTP 404): check base_url and prefix={self.prefix or '/'!r} "
                 "(vgi-rpc 0.52.2 servers serve at the root by default: prefix='')"
             )
-        advertised = response.headers.get(wire.CAP_ENCODINGS) if response.status_code < 400 else None
+        advertised = response.headers.get(wire.CAP_ENCODINGS.lower()) if response.status < 400 else None
         # absent: a legacy server, which takes zstd; present but empty: no compression
         self.encodings = (
             ("zstd",) if advertised is None else tuple(c.strip() for c in advertised.split(",") if c.strip())
         )
-        cap = response.headers.get(wire.CAP_MAX_REQUEST, "")
+        cap = _header(response, wire.CAP_MAX_REQUEST)
         self.max_request_bytes = int(cap) if cap.isdigit() else None
 
-    def _decode(self, response: httpx.Response, raw: bytes, what: str) -> bytes:
-        coding = response.headers.get(wire.VGI_CONTENT_ENCODING) or response.headers.get(wire.CONTENT_ENCODING, "")
+    def _decode(self, response: HttpReply, url: str, what: str) -> bytes:
+        raw = response.body
+        coding = _header(response, wire.VGI_CONTENT_ENCODING) or _header(response, wire.CONTENT_ENCODING)
         coding = coding.strip().lower()
         if coding in ("", "identity"):
             return raw
@@ -175,7 +168,7 @@ class HttpDriver:
         try:
             return decompress(coding, raw, self.max_response_bytes)
         except BodyTooLarge:
-            raise self._too_large(what, str(response.url)) from None
+            raise self._too_large(what, url) from None
         except ValueError as exc:
             raise ProtocolError(f"{what}: {exc}") from exc
 
@@ -195,42 +188,43 @@ class HttpDriver:
     def post(self, url: str, body: bytes, what: str) -> list[Messages]:
         """POST one Arrow request body; the response body's IPC streams (error bodies too, when Arrow)."""
         content, headers = self._encode(body)
-        response, raw = self._send("POST", url, what, content=content, headers=headers)
-        if response.status_code == 415 and not _is_arrow(response) and wire.CONTENT_ENCODING in headers:
+        response = self._send("POST", url, what, content, headers)
+        if response.status == 415 and not _is_arrow(response) and wire.CONTENT_ENCODING in headers:
             self.encodings = None  # the server's codings changed (WIRE 8.4): ask again, retry once
             content, headers = self._encode(body)
-            response, raw = self._send("POST", url, what, content=content, headers=headers)
-        data = self._decode(response, raw, what)
+            response = self._send("POST", url, what, content, headers)
+        data = self._decode(response, url, what)
         if _is_arrow(response):
             streams = split_streams(data)
             if not streams:
-                raise ProtocolError(f"{what}: HTTP {response.status_code} from {url} with an empty Arrow body")
+                raise ProtocolError(f"{what}: HTTP {response.status} from {url} with an empty Arrow body")
             return streams
         detail = _body_message(data)
-        if response.status_code == 413 and self.max_request_bytes is not None:
+        if response.status == 413 and self.max_request_bytes is not None:
             detail += f" (the server takes at most {self.max_request_bytes} bytes per request)"
-        elif response.status_code == 404:
+        elif response.status == 404:
             detail += f" (is prefix={self.prefix or '/'!r} right? vgi-rpc 0.52.2 servers serve at the root by default)"
-        if response.status_code < 400:
-            raise ProtocolError(f"{what}: HTTP {response.status_code} from {url} without an Arrow body: {detail}")
-        raise TransportError(f"{what}: HTTP {response.status_code} from {url}: {detail}")
+        if response.status < 400:
+            raise ProtocolError(f"{what}: HTTP {response.status} from {url} without an Arrow body: {detail}")
+        raise TransportError(f"{what}: HTTP {response.status} from {url}: {detail}")
 
     # -- Driver -------------------------------------------------------------------------------
 
-    def unary(self, request: bytes, what: str) -> Messages:
+    def unary(self, request: Request, what: str) -> Messages:
         """POST ``{prefix}/{protocol}/{method}``; the reply stream."""
-        return self.post(self.url(*_routing(request)), request, what)[0]
+        body = request_bytes(request)
+        return self.post(self.url(*_routing(body)), body, what)[0]
 
-    def open_stream(self, request: bytes, has_header: bool, what: str) -> HttpStream:
+    def open_stream(self, request: Request, has_header: bool, what: str) -> HttpStream:
         """POST ``.../init``; the channel for the call's turns."""
+        request = request_bytes(request)
         protocol, method = _routing(request)
         streams = self.post(self.url(protocol, method, wire.INIT), request, what)
         return HttpStream(self, self.url(protocol, method, wire.EXCHANGE), streams, has_header, what)
 
     def close(self) -> None:
-        """Close the httpx client if the driver created it (a user's client stays open)."""
-        if self._owns_client:
-            self.client.close()
+        """Close the session's connections (a user's httpx client stays open)."""
+        self.session.close()
 
 
 class HttpStream:
@@ -273,8 +267,9 @@ def http_connect(
 ) -> Iterator[P]:
     """Yield a typed proxy calling the server at *base_url* + *prefix* over HTTP.
 
-    *client*: a ready ``httpx.Client`` (auth, extra headers), used as given and left open;
-    without one a keep-alive client is made and closed at the end. *timeout* (seconds, per
+    *client*: a ready ``httpx.Client`` (auth, extra headers, proxies, custom TLS), used as given
+    and left open; without one, keep-alive connections of the standard library's ``http.client``
+    are made and closed at the end (httpx when the environment sets a proxy for *base_url*). *timeout* (seconds, per
     request; None: wait forever): an overrun raises ``RpcTimeoutError``.
     """
     driver = HttpDriver(base_url, prefix=prefix, client=client, timeout=timeout)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 from .._core import keys, wirelog
 from .._core.calls import Sealer
 from .._core.context import AuthContext
-from .._core.dispatch import Dispatcher, Reply
+from .._core.dispatch import Dispatcher, Reply, new_request_id
 from .._core.framing import FrameReader, custom_metadata
 from .._core.turns import TurnReply, exchange_turn, init_turn
 from ..errors import IPCError, TransportError
@@ -85,7 +84,7 @@ class HttpRules:
         max_request_bytes: int | None = None,
         max_response_bytes: int | None = None,
         capabilities: Mapping[str, str] | None = None,
-        upload_urls: Callable[[list[tuple[bytes | bytearray, bool]]], Reply] | None = None,
+        upload_urls: Callable[[list[tuple[bytes | bytearray | memoryview, bool]]], Reply] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.sealer_for = sealer_for
@@ -119,7 +118,7 @@ class HttpRules:
         except _Refused as refused:
             response = refused.response
         response.headers.update(self.capabilities)
-        response.headers[wire.REQUEST_ID] = request.headers.get("x-request-id") or secrets.token_hex(8)
+        response.headers[wire.REQUEST_ID] = request.headers.get("x-request-id") or new_request_id()
         if wirelog.on(wirelog.HTTP):
             size = sum(len(chunk) for chunk in response.body)
             wirelog.HTTP.debug("%s %s -> %d (%d bytes)", request.method, request.path, response.status, size)
@@ -201,7 +200,7 @@ class HttpRules:
         )
 
     def _upload_urls(
-        self, request: HttpRequest, vend: Callable[[list[tuple[bytes | bytearray, bool]]], Reply]
+        self, request: HttpRequest, vend: Callable[[list[tuple[bytes | bytearray | memoryview, bool]]], Reply]
     ) -> HttpResponse:
         if request.method != "POST":
             return _json(405, f"{request.method} is not allowed on {request.path!r}; use POST")
@@ -262,7 +261,7 @@ class HttpRules:
         except (EOFError, ValueError) as exc:
             raise _Refused(_json(400, f"the {coding} request body does not decode: {exc}")) from None
 
-    def _messages(self, body: bytes) -> list[tuple[bytes | bytearray, bool]]:
+    def _messages(self, body: bytes) -> list[tuple[bytes | bytearray | memoryview, bool]]:
         source = io.BytesIO(body)
         try:
             messages = FrameReader(source.read, source.readinto, max_body=len(body)).read_messages()
@@ -296,7 +295,7 @@ def _transport_metadata(request: HttpRequest) -> dict[str, str]:
     return seen
 
 
-def _path_mismatch(messages: list[tuple[bytes | bytearray, bool]], protocol: str, method: str) -> str:
+def _path_mismatch(messages: list[tuple[bytes | bytearray | memoryview, bool]], protocol: str, method: str) -> str:
     """Why the request batch's routing metadata disagrees with the path ("" when it does not)."""
     if len(messages) < 2 or not messages[1][1]:
         return ""  # no metadata at all: the dispatcher's own refusal says what is missing

@@ -89,15 +89,7 @@ def make_wsgi_app(
             this app then replaces by a capped one.
 
     """
-    caps = _external_capabilities(server, max_externalized_response_bytes)
-    vendor = None
-    if upload_url_provider is not None:
-        vendor = UploadUrlVendor(upload_url_provider, server.dispatcher)
-        caps[wire.CAP_UPLOAD_URL] = "true"
-        if max_upload_bytes is not None:
-            caps[wire.CAP_MAX_UPLOAD] = str(max_upload_bytes)
-    elif max_upload_bytes is not None:
-        raise ValueError("max_upload_bytes needs an upload_url_provider")
+    caps, vendor = external_http_options(server, max_externalized_response_bytes, upload_url_provider, max_upload_bytes)
     sealer = TokenSealer(signing_key or token_key, ttl=token_ttl, previous_keys=previous_signing_keys)
     rules = HttpRules(
         server.dispatcher,
@@ -113,6 +105,24 @@ def make_wsgi_app(
     app: falcon.App[Any, Any] = falcon.App()
     app.add_sink(_Sink(rules, authenticate, max_request_bytes, origins), prefix="/")
     return app
+
+
+def external_http_options(
+    server: RpcServer,
+    max_externalized: int | None,
+    upload_url_provider: UploadUrlProvider | None,
+    max_upload_bytes: int | None,
+) -> tuple[dict[str, str], UploadUrlVendor | None]:
+    """The external-storage capabilities and the upload-URL route of an app (WSGI or ASGI)."""
+    caps = _external_capabilities(server, max_externalized)
+    if upload_url_provider is None:
+        if max_upload_bytes is not None:
+            raise ValueError("max_upload_bytes needs an upload_url_provider")
+        return caps, None
+    caps[wire.CAP_UPLOAD_URL] = "true"
+    if max_upload_bytes is not None:
+        caps[wire.CAP_MAX_UPLOAD] = str(max_upload_bytes)
+    return caps, UploadUrlVendor(upload_url_provider, server.dispatcher)
 
 
 def _external_capabilities(server: RpcServer, max_externalized: int | None) -> dict[str, str]:

@@ -37,7 +37,7 @@ class UploadUrlVendor:
         self.provider = provider
         self.dispatcher = dispatcher
 
-    def __call__(self, messages: list[tuple[bytes | bytearray, bool]]) -> Reply:
+    def __call__(self, messages: list[tuple[bytes | bytearray | memoryview, bool]]) -> Reply:
         """The reply to one ``__upload_url__/init`` request."""
         try:
             _, items = decode_messages(messages)

@@ -25,7 +25,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from .._core import keys
-from .._core.framing import custom_metadata
+from .._core.framing import custom_metadata, message_header
 from .._core.ipc import Items, empty_batch, has_dictionary, new_writer, open_reader
 from ..errors import ProtocolError
 from .pipe import PipeTransport
@@ -199,11 +199,14 @@ class ShmAttacher:
         self.threshold = threshold
         self._offloads: dict[str, ShmOffload] = {}  # at most one: the segment the client uses now
 
-    def __call__(self, messages: list[tuple[bytes | bytearray, bool]]) -> ShmOffload | None:
+    def __call__(self, messages: list[tuple[bytes | bytearray | memoryview, bool]]) -> ShmOffload | None:
         """The offload of the segment the request advertises, or None."""
-        if len(messages) < 2 or not messages[1][1] or keys.SHM_SEGMENT_NAME not in messages[1][0]:
+        if len(messages) < 2 or not messages[1][1]:
+            return None
+        header = message_header(messages[1][0])  # the flatbuffer, not the body
+        if keys.SHM_SEGMENT_NAME not in header:
             return None  # a byte search first: most requests advertise nothing
-        md = custom_metadata(messages[1][0]) or {}
+        md = custom_metadata(header) or {}
         raw = md.get(keys.SHM_SEGMENT_NAME)
         if not raw:
             return None

@@ -98,3 +98,18 @@ def test_a_failing_store_is_tried_three_times(plain_store: str) -> None:
     reader = ExternalOffload(ExternalLocationConfig(url_validator=None, retry_delay_seconds=0.05))
     [(got, _)] = reader.resolve(*_pointer(f"{plain_store}/flaky"))
     assert got.equals(_batch(10)) and _Store.failures[0] == 2
+
+
+def test_fetch_config_takes_0_52_2_s_arguments() -> None:
+    config = FetchConfig(
+        parallel_threshold_bytes=64 << 20,
+        chunk_size_bytes=8 << 20,
+        max_parallel_requests=8,
+        timeout_seconds=60.0,
+        max_fetch_bytes=256 << 20,
+        max_decompressed_bytes=None,
+        max_redirects=5,
+        speculative_retry_multiplier=2.0,
+        max_speculative_hedges=4,
+    )
+    assert config.decoded_limit == 256 << 20

@@ -80,6 +80,9 @@ class FetchConfig:
         max_fetch_bytes: Largest object (as stored, before decompression) a reader accepts.
         max_decompressed_bytes: Largest decompressed object (None: ``max_fetch_bytes``).
         max_redirects: Redirects followed per request (each one checked by the URL validator).
+        speculative_retry_multiplier: Accepted for code written for 0.52.2 (which hedges slow
+            chunks); no hedging is done yet.
+        max_speculative_hedges: Accepted for 0.52.2 code, as above.
 
     """
 
@@ -90,6 +93,8 @@ class FetchConfig:
     max_fetch_bytes: int = 256 * 1024 * 1024
     max_decompressed_bytes: int | None = None
     max_redirects: int = 5
+    speculative_retry_multiplier: float = 2.0
+    max_speculative_hedges: int = 4
 
     def __post_init__(self) -> None:
         if self.chunk_size_bytes <= 0 or self.max_parallel_requests <= 0 or self.max_fetch_bytes <= 0:

@@ -59,6 +59,16 @@ EXPECTED = {
     "rpc_methods",
     "run_server",
     "serve_pipe",
+    "Compression",
+    "ExternalLocationConfig",
+    "ExternalLocationError",
+    "ExternalStorage",
+    "FetchConfig",
+    "GCSStorage",
+    "S3Storage",
+    "UploadUrl",
+    "UploadUrlProvider",
+    "https_only_validator",
 }
 
 
@@ -88,6 +98,9 @@ def test_compatibility_modules_re_export() -> None:
     utils = importlib.import_module("vgi_rpc.utils")
     assert utils.ArrowSerializableDataclass is vgi_rpc.ArrowSerializableDataclass
     assert utils.ArrowType is vgi_rpc.ArrowType
+    external = importlib.import_module("vgi_rpc.external")
+    for name in ("Compression", "ExternalStorage", "ExternalLocationConfig", "FetchConfig", "S3Storage", "GCSStorage"):
+        assert getattr(external, name) is getattr(vgi_rpc, name)
     log = importlib.import_module("vgi_rpc.log")
     assert log.Level is vgi_rpc.Level and log.Message is vgi_rpc.Message
 

@@ -34,6 +34,7 @@ from .dynamic import DynamicClient as DynamicClient
 from .dynamic import dynamic_connect as dynamic_connect
 from .errors import ArgumentError as ArgumentError
 from .errors import ConnectionClosedError as ConnectionClosedError
+from .errors import ExternalLocationError as ExternalLocationError
 from .errors import ImplementationError as ImplementationError
 from .errors import IPCError as IPCError
 from .errors import MalformedStreamError as MalformedStreamError
@@ -44,6 +45,15 @@ from .errors import RpcTimeoutError as RpcTimeoutError
 from .errors import TransportError as TransportError
 from .errors import VersionError as VersionError
 from .errors import VgiRpcError as VgiRpcError
+from .external import Compression as Compression
+from .external import ExternalLocationConfig as ExternalLocationConfig
+from .external import ExternalStorage as ExternalStorage
+from .external import FetchConfig as FetchConfig
+from .external import GCSStorage as GCSStorage
+from .external import S3Storage as S3Storage
+from .external import UploadUrl as UploadUrl
+from .external import UploadUrlProvider as UploadUrlProvider
+from .external import https_only_validator as https_only_validator
 from .introspect import introspect as introspect
 from .log import Level as Level
 from .log import Message as Message
@@ -84,9 +94,15 @@ __all__ = [
     "AuthContext",
     "CallContext",
     "CallStatistics",
+    "Compression",
     "ConnectionClosedError",
     "DynamicClient",
     "ExchangeState",
+    "ExternalLocationConfig",
+    "ExternalLocationError",
+    "ExternalStorage",
+    "FetchConfig",
+    "GCSStorage",
     "IPCError",
     "ImplementationError",
     "IpcValidation",
@@ -106,6 +122,7 @@ __all__ = [
     "RpcMethodInfo",
     "RpcServer",
     "RpcTimeoutError",
+    "S3Storage",
     "ServiceDescription",
     "ShmPipeTransport",
     "StderrMode",
@@ -114,6 +131,8 @@ __all__ = [
     "StreamState",
     "SubprocessTransport",
     "TransportError",
+    "UploadUrl",
+    "UploadUrlProvider",
     "VersionError",
     "VgiRpcError",
     "WorkerPool",
@@ -122,6 +141,7 @@ __all__ = [
     "dynamic_connect",
     "http_connect",
     "http_introspect",
+    "https_only_validator",
     "introspect",
     "make_pipe_pair",
     "make_wsgi_app",

@@ -28,6 +28,8 @@ from ._core.service import MethodSpec, ServiceSpec, service_spec
 from ._core.streams import AnnotatedBatch
 from .deadline import Watchdog
 from .errors import IPCError, ProtocolError, RpcTimeoutError, TransportError
+from .external.config import ExternalLocationConfig
+from .external.offload import ExternalOffload
 from .log import Message
 
 __all__ = ["Driver", "ProtocolClass", "RpcConnection", "StreamChannel", "StreamSession"]
@@ -106,7 +108,9 @@ def _make_method(spec: MethodSpec, encoder: RequestEncoder) -> Callable[..., Any
     if spec.is_stream:
 
         def stream_call(self: _ProxyBase, *args: Any, **kwargs: Any) -> StreamSession:
-            return StreamSession(self._connection, spec, encoder.encode(args, kwargs, trace_metadata()))
+            return StreamSession(
+                self._connection, spec, encoder.encode(args, kwargs, trace_metadata(), self._connection.request_offload)
+            )
 
         stream_call.__name__ = spec.name
         stream_call.__doc__ = spec.info.doc
@@ -153,20 +157,22 @@ class RpcConnection(Generic[P]):
         transport: ByteStream | Driver,
         on_log: Callable[[Message], None] | None = None,
         *,
-        external_location: Any | None = None,
+        external_location: ExternalLocationConfig | None = None,
         ipc_validation: IpcValidation = IpcValidation.FULL,
         offload: Offload | None = None,
         timeout: float | None = None,
     ) -> None:
-        if external_location is not None:
-            raise NotImplementedError("external_location is not supported yet")
         self.protocol: type = protocol  # type: ignore[assignment]
         self.transport = transport
         self.driver: Driver = transport if hasattr(transport, "open_stream") else LongStreamDriver(transport)  # type: ignore[assignment]
         self.turn_per_request = bool(getattr(self.driver, "turn_per_request", False))
         self.on_log = on_log
         self.ipc_validation = ipc_validation
-        self.offload = offload if offload is not None else getattr(transport, "offload", None)
+        external = ExternalOffload(external_location) if external_location is not None else None
+        self.offload = offload if offload is not None else getattr(transport, "offload", None) or external
+        # parameters go through object storage only (a shared-memory side channel carries outputs and inputs)
+        self.request_offload: Offload | None = external
+        self._external = external
         self.service = service_spec(self.protocol)
         self._lock = threading.Lock()
         self._broken: BaseException | None = None
@@ -184,9 +190,11 @@ class RpcConnection(Generic[P]):
         self.close()
 
     def close(self) -> None:
-        """Close the transport."""
+        """Close the transport (and the connections that fetched external objects)."""
         self.detach()
         self.driver.close()
+        if self._external is not None:
+            self._external.close()
 
     @property
     def reusable(self) -> bool:
@@ -206,7 +214,8 @@ class RpcConnection(Generic[P]):
         (abort or self.driver.close)()
 
     def _call_unary(self, spec: MethodSpec, encoder: RequestEncoder, args: tuple[Any, ...], kwargs: Any) -> Any:
-        return self.call_request(spec, encoder.encode(args, kwargs, trace_metadata()), encoder.reply_codec)
+        request = encoder.encode(args, kwargs, trace_metadata(), self.request_offload)
+        return self.call_request(spec, request, encoder.reply_codec)
 
     def call_request(self, spec: MethodSpec, data: Request, codec: FixedRowCodec | None = None) -> Any:
         """Send one complete unary request stream for *spec*; its decoded result (or its RpcError raised).

@@ -21,8 +21,11 @@ Every exception the library raises derives from :class:`VgiRpcError`. Code writt
         │   └── RpcTimeoutError      ... a call overran the connection's timeout (a TimeoutError)
         └── ProtocolError            error_type "ProtocolError": the peer broke the wire protocol,
             │                        or a stream was used after it was closed or cancelled
-            └── IPCError             ... bytes that are not a valid Arrow IPC stream
-                └── MalformedStreamError  ... a well-framed stream whose contents do not decode
+            ├── IPCError             ... bytes that are not a valid Arrow IPC stream
+            │   └── MalformedStreamError  ... a well-framed stream whose contents do not decode
+            └── ExternalLocationError  ... a pointer batch's object (S3/GCS/URL) is refused,
+                                     missing, too big, undecodable or fails its SHA-256
+                                     (error_type "RuntimeError", as 0.52.2; a RuntimeError)
 
 The ones the client detects itself (TransportError, ProtocolError and below) have
 ``error_code`` "" and no remote traceback, as in 0.52.2. A remote error leaves the connection
@@ -37,6 +40,7 @@ from typing import Any
 __all__ = [
     "ArgumentError",
     "ConnectionClosedError",
+    "ExternalLocationError",
     "IPCError",
     "ImplementationError",
     "MalformedStreamError",
@@ -158,3 +162,16 @@ class IPCError(ProtocolError):
 
 class MalformedStreamError(IPCError):
     """A correctly framed IPC stream whose contents do not decode (the next stream can still be read)."""
+
+
+class ExternalLocationError(ProtocolError, RuntimeError):
+    """A pointer batch's object could not be used (URL refused, fetch failed, missing, too big, corrupt).
+
+    The URL policy refused it, the fetch failed, or the object is missing, too big, truncated,
+    does not decode, or does not match its SHA-256. Raised where the pointer is resolved (the
+    client for results; the server for inputs, where it becomes an error reply); the connection
+    stays usable. 0.52.2 raises a plain ``RuntimeError`` here, so this is one too, with
+    ``error_type`` ``"RuntimeError"``.
+    """
+
+    ERROR_TYPE = "RuntimeError"

@@ -18,6 +18,8 @@ from ._core.observe import CallObserver
 from ._core.offload import Offload
 from ._core.service import service_spec
 from .errors import ConnectionClosedError, IPCError, TransportError
+from .external.config import ExternalLocationConfig
+from .external.offload import ExternalOffload
 
 # a forked worker (gunicorn) draws its own request-id prefix, not its parent's
 os.register_at_fork(after_in_child=reseed_request_ids)
@@ -56,7 +58,8 @@ class RpcServer:
     Args:
         protocol: The Protocol class describing the service.
         implementation: An object implementing every method of *protocol*.
-        external_location: External storage for large batches (not supported yet; must be None).
+        external_location: External storage: results and stream outputs at least its threshold are
+            uploaded and sent as pointer batches; pointer inputs are fetched (see docs/external.md).
         server_id: A fixed server id (default: 12 random hex digits).
         enable_describe: Host the ``vgi_rpc.Reflection.v1`` introspection protocol.
         ipc_validation: How thoroughly received batches are validated.
@@ -68,7 +71,7 @@ class RpcServer:
         protocol: type,
         implementation: object,
         *,
-        external_location: Any | None = None,
+        external_location: ExternalLocationConfig | None = None,
         server_id: str | None = None,
         enable_describe: bool = False,
         ipc_validation: IpcValidation | None = IpcValidation.FULL,
@@ -77,14 +80,15 @@ class RpcServer:
         observers: Sequence[CallObserver] = (),
         offload: Offload | None = None,
     ) -> None:
-        if external_location is not None:
-            raise NotImplementedError("external_location is not supported yet")
         self.protocol = protocol
         self.implementation = implementation
         self.spec = service_spec(protocol)
         self.server_id = server_id or secrets.token_hex(6)
         self.enable_describe = enable_describe
         self.ipc_validation = ipc_validation or IpcValidation.FULL
+        self.external_location = external_location
+        if offload is None and external_location is not None:
+            offload = ExternalOffload(external_location)
         hosted = [Hosted(self.spec, implementation)]
         if enable_describe:
             reflection = service_spec(Reflection)
@@ -99,6 +103,11 @@ class RpcServer:
             offload=offload,
             run_coroutine=run_on_private_loop,
         )
+
+    def set_external_location(self, config: ExternalLocationConfig) -> None:
+        """Use external storage from now on (as ``external_location=`` does); call it before serving."""
+        self.external_location = config
+        self.dispatcher.set_offload(ExternalOffload(config))
 
     def add_observer(self, observer: CallObserver) -> None:
         """Report every call to *observer* (access log, tracing) from now on; call it before serving."""

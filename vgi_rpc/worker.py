@@ -10,11 +10,27 @@ from collections.abc import Sequence
 
 from ._core.keys import TRANSPORT_SHM
 from .access_log import AccessLog
+from .external import (
+    Compression,
+    ExternalLocationConfig,
+    ExternalStorage,
+    GCSStorage,
+    S3Storage,
+    https_only_validator,
+)
 from .server import RpcServer
 from .transports.pipe import PipeTransport
 from .transports.shm import ShmAttacher
 
-__all__ = ["access_log_option", "http_options", "run_server", "serve_http_worker"]
+__all__ = [
+    "access_log_option",
+    "add_external_arguments",
+    "external_config",
+    "external_options",
+    "http_options",
+    "run_server",
+    "serve_http_worker",
+]
 
 
 def http_options(argv: list[str]) -> argparse.Namespace | None:
@@ -23,8 +39,57 @@ def http_options(argv: list[str]) -> argparse.Namespace | None:
     parser.add_argument("--http", nargs="?", const=0, type=int, default=None)
     parser.add_argument("--prefix", default="/vgi")
     parser.add_argument("--max-response-bytes", type=int, default=None)
+    parser.add_argument("--max-externalized-response-bytes", type=int, default=None)
     options, _ = parser.parse_known_args(argv)
     return options if options.http is not None else None
+
+
+def add_external_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``--external-*`` flags (see :func:`external_options`) to *parser*."""
+    for flag in ("s3-bucket", "s3-endpoint", "s3-region", "gcs-bucket", "gcs-endpoint"):
+        parser.add_argument(f"--external-{flag}", default=None, metavar="VALUE", help="external storage")
+    parser.add_argument("--external-compression", choices=["zstd", "gzip"], default=None)
+    parser.add_argument("--external-prefix", default="vgi-rpc/")
+    parser.add_argument("--external-threshold", type=int, default=1_048_576, metavar="BYTES")
+    parser.add_argument("--external-allow-http", action="store_true", help="no URL policy (a local test store)")
+
+
+def external_config(options: argparse.Namespace) -> ExternalLocationConfig | None:
+    """The external storage the flags added by :func:`add_external_arguments` describe, or None."""
+    storage: ExternalStorage
+    if options.external_s3_bucket:
+        storage = S3Storage(
+            options.external_s3_bucket,
+            prefix=options.external_prefix,
+            region_name=options.external_s3_region,
+            endpoint_url=options.external_s3_endpoint,
+        )
+    elif options.external_gcs_bucket:
+        storage = GCSStorage(
+            options.external_gcs_bucket, prefix=options.external_prefix, endpoint_url=options.external_gcs_endpoint
+        )
+    else:
+        return None
+    return ExternalLocationConfig(
+        storage,
+        externalize_threshold_bytes=options.external_threshold,
+        compression=Compression(options.external_compression) if options.external_compression else None,
+        url_validator=None if options.external_allow_http else https_only_validator,
+    )
+
+
+def external_options(argv: Sequence[str]) -> ExternalLocationConfig | None:
+    """External storage from the ``--external-*`` flags in *argv*, or None when there are none.
+
+    ``--external-s3-bucket B`` (with ``--external-s3-endpoint URL``, ``--external-s3-region R``)
+    or ``--external-gcs-bucket B`` (with ``--external-gcs-endpoint URL``); ``--external-prefix P``,
+    ``--external-threshold N`` (bytes), ``--external-compression zstd|gzip`` and
+    ``--external-allow-http`` (no URL policy: for a local test server).
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    add_external_arguments(parser)
+    options, _ = parser.parse_known_args(list(argv))
+    return external_config(options)
 
 
 def access_log_option(argv: Sequence[str]) -> str | None:
@@ -44,7 +109,12 @@ def serve_http_worker(server: RpcServer, options: argparse.Namespace) -> None:
         print(f"PORT:{port}", flush=True)
 
     serve_http(
-        server, port=options.http, prefix=options.prefix, max_response_bytes=options.max_response_bytes, ready=ready
+        server,
+        port=options.http,
+        prefix=options.prefix,
+        max_response_bytes=options.max_response_bytes,
+        max_externalized_response_bytes=getattr(options, "max_externalized_response_bytes", None),
+        ready=ready,
     )
 
 
@@ -54,13 +124,15 @@ def run_server(
     """Serve on stdin/stdout until stdin closes, or over HTTP with ``--http [PORT]`` on the command line.
 
     On stdio, stdout carries the protocol, so anything the implementation prints is sent to stderr
-    instead. With ``--http`` (optionally ``--prefix P``, default ``/vgi``, and
-    ``--max-response-bytes N``) the worker serves 127.0.0.1, prints ``PORT:<port>`` on stdout
-    once it listens, and runs until interrupted. ``--access-log PATH`` (either mode) appends
-    one JSON line per call to PATH (see :mod:`vgi_rpc.access_log`). Other arguments are left
-    to the worker script. *argv* replaces ``sys.argv[1:]`` as the command line. On stdio, a
-    client that advertises a shared-memory segment (``vgi_rpc.shm_segment_name``) gets results
-    and stream outputs of 128 KiB or more through it.
+    instead. With ``--http`` (optionally ``--prefix P``, default ``/vgi``,
+    ``--max-response-bytes N`` and ``--max-externalized-response-bytes N``) the worker serves
+    127.0.0.1, prints ``PORT:<port>`` on stdout once it listens, and runs until interrupted.
+    ``--access-log PATH`` (either mode) appends one JSON line per call to PATH (see
+    :mod:`vgi_rpc.access_log`). The ``--external-*`` flags (see :func:`external_options`) turn
+    on external storage for big results and inputs. Other arguments are left to the worker
+    script. *argv* replaces ``sys.argv[1:]`` as the command line. On stdio, a client that
+    advertises a shared-memory segment (``vgi_rpc.shm_segment_name``) gets results and stream
+    outputs of 128 KiB or more through it.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     log_path = access_log_option(args)
@@ -76,6 +148,9 @@ def run_server(
         server = RpcServer(protocol_or_server, implementation, observers=observers)
         if access_log is not None:
             access_log.bind(server)
+    external = external_options(args)
+    if external is not None:
+        server.set_external_location(external)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s", stream=sys.stderr)
     http = http_options(args)

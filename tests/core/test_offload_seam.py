@@ -37,6 +37,9 @@ class MemoryOffload:
         self.offloaded += 1
         return empty_batch(batch.schema), {**(metadata or {}), keys.LOCATION: key}
 
+    def offload_turn(self, items: Items) -> Items:
+        return [item if item[1] and keys.LOG_LEVEL in item[1] else self.offload(*item) for item in items]
+
     def resolve(self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes] | None) -> Items:
         key = (metadata or {}).get(keys.LOCATION)
         if key is None or not key.startswith(b"mem://"):

@@ -301,7 +301,10 @@ class StreamCall:
         user_md: pa.KeyValueMetadata | None = None
         if metadata:
             if self.env.offload is not None:
-                batch, metadata = self._resolve(batch, metadata)
+                try:
+                    batch, metadata = self._resolve(batch, metadata)
+                except Exception as exc:  # a pointer whose object is refused, missing or corrupt
+                    return self._fail(turn, OutputCollector(self.output_schema), exc)
             if metadata and keys.CANCEL in metadata:
                 return self._cancel(turn)
             user_md = _user_metadata(metadata)
@@ -326,7 +329,12 @@ class StreamCall:
             self._out = None
         if out.data_count == 0 and not self.is_exchange and not out.finished:
             return self._fail(turn, out, RuntimeError("produce() neither emitted a batch nor called out.finish()"))
-        self._append_output(turn, out)
+        mark = len(turn.items)
+        try:
+            self._append_output(turn, out)
+        except Exception as exc:  # an offload failed (upload error, over a cap): the turn ends in an error
+            del turn.items[mark:]
+            return self._fail(turn, out, exc)
         if out.data_count == 0 and self.is_exchange:
             turn.items.append((self._log_batch, None))  # an exchange answers every input, if only empty
         if out.finished:
@@ -342,14 +350,17 @@ class StreamCall:
         return self.env.offload.resolve(batch, metadata)[-1]
 
     def _append_output(self, turn: Turn, out: OutputCollector, logs_only: bool = False) -> None:
+        """The step's logs and output batches, in order; an offload may send them as one pointer."""
         record, offload = self.record, self.env.offload
+        produced: Items = []
         for item in out.items:
             if isinstance(item, Message):
-                turn.items.append(self._log_item(item, None))
+                produced.append(self._log_item(item, None))
             elif not logs_only:
                 if record is not None:
                     record.count_out(item[0])
-                turn.items.append(item if offload is None else offload.offload(*item))
+                produced.append(item)
+        turn.items.extend(produced if offload is None or logs_only else offload.offload_turn(produced))
 
     def _cancel(self, turn: Turn) -> Turn:
         if wirelog.on(wirelog.STREAM):

@@ -323,7 +323,13 @@ class Dispatcher:
         batch_, md = items[0] if items else (None, None)
         offload = offload or self.offload
         if batch_ is not None and offload is not None and md:
-            *_, (batch_, md) = offload.resolve(batch_, md)
+            try:
+                *_, (batch_, md) = offload.resolve(batch_, md)
+            except Exception as exc:  # a pointer whose object is refused, missing or corrupt
+                record = self._begin_unrouted(md or {}, auth, transport)
+                reply = self.error_reply(exc, EMPTY_SCHEMA, record.request_id if record else None)
+                reply.refusal = "bad_request"
+                return self._finish(record, reply)
         return self.handle(Request(schema, batch_, md or {}), auth, offload, transport)
 
     def _handle_fixed(
@@ -530,7 +536,16 @@ class Dispatcher:
             reply.drain_input = m.is_stream
             return reply
         items: Items = [self._log(bound.log_batch, msg, request_id) for msg in logs]
-        items.append((result, None) if offload is None else offload.offload(result, None))
+        if offload is None:
+            items.append((result, None))
+            return Reply(result_schema, items)
+        try:
+            items.append(offload.offload(result, None))
+        except Exception as exc:  # the upload failed, or the result is over an offload cap
+            log_failure(bound.hosted.spec.name, m.name, exc)
+            reply = self.error_reply(exc, result_schema, request_id)
+            reply.items[:0] = items
+            return reply
         return Reply(result_schema, items)
 
     def _log(self, batch: pa.RecordBatch, msg: Message, request_id: str) -> tuple[pa.RecordBatch, dict[bytes, bytes]]:
@@ -672,6 +687,11 @@ class Dispatcher:
             if gate is None or gate():
                 return True
         return False
+
+    def set_offload(self, offload: Offload | None) -> None:
+        """Use *offload* for every request that brings none of its own (call before serving)."""
+        self.offload = offload
+        self.env = replace(self.env, offload=offload)
 
     def add_observer(self, observer: CallObserver) -> None:
         """Report every call to *observer* from now on (call before serving)."""

@@ -116,11 +116,16 @@ class RequestEncoder:
         return values
 
     def encode(
-        self, args: tuple[Any, ...], kwargs: Mapping[str, Any], extra: Mapping[bytes, bytes] | None = None
+        self,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        extra: Mapping[bytes, bytes] | None = None,
+        offload: Offload | None = None,
     ) -> Request:
         """The complete request IPC stream for one call (*extra*: metadata for this call only, e.g. a trace).
 
         Bytes, or for a request with big arguments the chunks to write in order (see ``Request``).
+        *offload* may replace a big parameter batch by a pointer batch (keeping the routing metadata).
         """
         if self._empty_request is not None and not extra:
             if args or kwargs:
@@ -134,7 +139,9 @@ class RequestEncoder:
         m = self._method
         arrays = [self._array(p, strict, members, values[p.name]) for p, strict, members in self._params]
         batch = pa.RecordBatch.from_arrays(arrays, schema=m.params_schema)
-        md: Mapping[bytes, bytes] = self._metadata if not extra else {**extra, **dict(self._metadata)}
+        md: Mapping[bytes, bytes] | None = self._metadata if not extra else {**extra, **dict(self._metadata)}
+        if offload is not None:
+            batch, md = offload.offload(batch, dict(md or {}))
         if batch.get_total_buffer_size() >= BIG_BYTES:  # chunks: big column buffers are not copied
             return encode_chunks(m.params_schema, ((batch, md),))
         return bytes(encode_stream(m.params_schema, ((batch, md),)).to_pybytes())

@@ -27,7 +27,10 @@ ERROR_KIND: Final = b"vgi_rpc.error_kind"
 ERROR_DETAILS: Final = b"vgi_rpc.error_details"
 
 # pointers and tokens
-LOCATION: Final = b"vgi_rpc.location"
+LOCATION: Final = b"vgi_rpc.location"  # an external pointer: the URL of the object
+LOCATION_SHA256: Final = b"vgi_rpc.location.sha256"  # hex SHA-256 of the uncompressed IPC bytes
+LOCATION_FETCH_MS: Final = b"vgi_rpc.location.fetch_ms"  # added by the reader: fetch time
+LOCATION_SOURCE: Final = b"vgi_rpc.location.source"  # added by the reader: the URL, without its query
 SHM_OFFSET: Final = b"vgi_rpc.shm_offset"
 SHM_LENGTH: Final = b"vgi_rpc.shm_length"
 SHM_SOURCE: Final = b"vgi_rpc.shm_source"  # added by the reader of a pointer: the segment it came from

@@ -9,7 +9,7 @@ import vgi_rpc
 
 from .. import RpcServer, run_server
 from ..access_log import AccessLog
-from ..worker import serve_http_worker
+from ..worker import add_external_arguments, external_config, serve_http_worker
 from . import ConformanceService, ConformanceServiceImpl
 
 
@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--describe", action="store_true", help="host vgi_rpc.Reflection.v1")
     parser.add_argument("--prefix", default="/vgi", help="URL prefix with --http (default /vgi)")
     parser.add_argument("--max-response-bytes", type=int, metavar="N", help="response body cap with --http")
+    parser.add_argument(
+        "--max-externalized-response-bytes", type=int, metavar="N", help="cap on externalized batches with --http"
+    )
+    add_external_arguments(parser)
     parser.add_argument("--access-log", metavar="PATH", help="append JSONL access-log records to PATH")
     parser.add_argument("--whoami-file", metavar="PATH", help="write the path of the vgi_rpc package in use to PATH")
     args = parser.parse_args(argv)
@@ -42,6 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     if access_log is not None:
         access_log.bind(server)
+    external = external_config(args)
+    if external is not None:
+        server.set_external_location(external)
     if args.http is not None:
         serve_http_worker(server, args)
         sys.exit(0)

@@ -18,10 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .._core.context import AuthContext
+from ..external.config import UploadUrlProvider
 from ..server import RpcServer
 from . import wire
 from .rules import HttpRequest, HttpResponse, HttpRules
-from .server import _EXPOSED
+from .server import _EXPOSED, external_http_options
 from .token import TokenSealer
 
 __all__ = ["AsgiApp", "make_asgi_app"]
@@ -42,13 +43,14 @@ def make_asgi_app(
     max_request_bytes: int | None = None,
     authenticate: Callable[[HttpRequest], AuthContext] | None = None,
     cors_origins: str | Sequence[str] | None = None,
-    upload_url_provider: Any | None = None,
+    upload_url_provider: UploadUrlProvider | None = None,
     max_upload_bytes: int | None = None,
     token_key: bytes | None = None,
     max_response_bytes: int | None = None,
     token_ttl: float = 3600.0,
     previous_signing_keys: Sequence[bytes] = (),
     max_threads: int = 64,
+    max_externalized_response_bytes: int | None = None,
 ) -> AsgiApp:
     """An ASGI app serving *server* under *prefix*: the options of ``make_wsgi_app``, and *max_threads*.
 
@@ -57,8 +59,7 @@ def make_asgi_app(
     raising refuses the request with 401. *max_threads* bounds the pool that runs the rules and
     the implementation: that many calls run at once, the rest wait without blocking the loop.
     """
-    if upload_url_provider is not None or max_upload_bytes is not None:
-        raise NotImplementedError("client-side upload URLs are not supported yet")
+    caps, vendor = external_http_options(server, max_externalized_response_bytes, upload_url_provider, max_upload_bytes)
     sealer = TokenSealer(signing_key or token_key, ttl=token_ttl, previous_keys=previous_signing_keys)
     rules = HttpRules(
         server.dispatcher,
@@ -67,6 +68,8 @@ def make_asgi_app(
         protocol_name=server.protocol_name,
         max_request_bytes=max_request_bytes,
         max_response_bytes=max_stream_response_bytes if max_stream_response_bytes is not None else max_response_bytes,
+        capabilities=caps,
+        upload_urls=vendor,
     )
     origins = [cors_origins] if isinstance(cors_origins, str) else list(cors_origins or [])
     return AsgiApp(rules, authenticate, max_request_bytes, origins, max_threads)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pyarrow as pa
 
@@ -22,6 +22,7 @@ from .._core.invoke import Request, request_bytes
 from .._core.ipc import IpcValidation, Items
 from ..client import ProtocolClass, RpcConnection, Stop
 from ..errors import TransportError
+from ..external.config import ExternalLocationConfig
 from ..introspect import introspect
 from ..log import Message
 from . import wire
@@ -126,7 +127,7 @@ def http_connect(
     *,
     prefix: str = wire.DEFAULT_PREFIX,
     on_log: Callable[[Message], None] | None = None,
-    external_location: Any | None = None,
+    external_location: ExternalLocationConfig | None = None,
     ipc_validation: IpcValidation = IpcValidation.FULL,
     client: httpx.Client | None = None,
     timeout: float | None = None,

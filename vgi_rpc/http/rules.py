@@ -83,6 +83,8 @@ class HttpRules:
         protocol_name: str = "",
         max_request_bytes: int | None = None,
         max_response_bytes: int | None = None,
+        capabilities: Mapping[str, str] | None = None,
+        upload_urls: Callable[[list[tuple[bytes | bytearray | memoryview, bool]]], Reply] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.sealer_for = sealer_for
@@ -99,7 +101,9 @@ class HttpRules:
             caps[wire.CAP_MAX_REQUEST] = str(max_request_bytes)
         if max_response_bytes is not None:
             caps[wire.CAP_MAX_RESPONSE] = str(max_response_bytes)
+        caps.update(capabilities or {})  # the app's own (externalization, upload URLs)
         self.capabilities = caps
+        self.upload_urls = upload_urls  # answers POST {prefix}/__upload_url__/init when set
 
     # -- entry ----------------------------------------------------------------------------------
 
@@ -128,6 +132,8 @@ class HttpRules:
         if not path.startswith(base):
             return _json(404, f"no route {path!r}")
         parts = path[len(base) :].split("/")
+        if self.upload_urls is not None and parts == [wire.UPLOAD_URL, wire.INIT]:
+            return self._upload_urls(request, self.upload_urls)
         if len(parts) == 1 and parts[0].startswith("__"):  # flat reserved names are not HTTP routes
             if request.method != "POST":
                 return _json(405, f"{request.method} is not allowed on {path!r}; use POST")
@@ -161,15 +167,7 @@ class HttpRules:
         if kind and not routed.is_stream:
             return self._refusal(f"{method}() is a unary method: POST .../{method} (no /{kind})")
         if request.headers.get("content-type") != wire.ARROW:
-            got = request.headers.get("content-type")
-            return self._reply(
-                self.dispatcher.refuse(
-                    "ProtocolError",
-                    f"Content-Type must be exactly {wire.ARROW!r}, got {got!r}",
-                    code="INVALID_ARGUMENT",
-                ),
-                status=415,
-            )
+            return self._wrong_content_type(request)
         cap = self._response_cap(request.headers)
         body = self._decoded_body(request.headers, request.body)
         messages = self._messages(body)
@@ -191,6 +189,25 @@ class HttpRules:
                 return self._refusal(mismatch)
             turn = init_turn(self.dispatcher, messages, self.sealer_for(auth), auth, seen)
         return self._respond(turn, request.headers, cap)
+
+    def _wrong_content_type(self, request: HttpRequest) -> HttpResponse:
+        got = request.headers.get("content-type")
+        return self._reply(
+            self.dispatcher.refuse(
+                "ProtocolError", f"Content-Type must be exactly {wire.ARROW!r}, got {got!r}", code="INVALID_ARGUMENT"
+            ),
+            status=415,
+        )
+
+    def _upload_urls(
+        self, request: HttpRequest, vend: Callable[[list[tuple[bytes | bytearray | memoryview, bool]]], Reply]
+    ) -> HttpResponse:
+        if request.method != "POST":
+            return _json(405, f"{request.method} is not allowed on {request.path!r}; use POST")
+        if request.headers.get("content-type") != wire.ARROW:
+            return self._wrong_content_type(request)
+        self._response_cap(request.headers)  # a malformed cap header is refused here too
+        return self._reply(vend(self._messages(self._decoded_body(request.headers, request.body))))
 
     def _respond(self, turn: TurnReply, headers: Mapping[str, str], cap: int | None) -> HttpResponse:
         size = sum(len(chunk) for chunk in turn.body)

@@ -17,10 +17,13 @@ from typing import Any
 import falcon
 
 from .._core.context import AuthContext
+from ..external.config import UploadUrlProvider
+from ..external.offload import ExternalOffload
 from ..server import RpcServer
 from . import wire
 from .rules import HttpRequest, HttpResponse, HttpRules
 from .token import TokenSealer
+from .upload import UploadUrlVendor
 
 __all__ = ["make_wsgi_app", "serve_http"]
 
@@ -35,6 +38,9 @@ _EXPOSED = ", ".join(
         wire.CAP_EXTERNALIZATION,
         wire.CAP_MAX_REQUEST,
         wire.CAP_MAX_RESPONSE,
+        wire.CAP_MAX_EXTERNALIZED,
+        wire.CAP_UPLOAD_URL,
+        wire.CAP_MAX_UPLOAD,
     ]
 )
 
@@ -48,12 +54,13 @@ def make_wsgi_app(
     max_request_bytes: int | None = None,
     authenticate: Callable[[falcon.Request], AuthContext] | None = None,
     cors_origins: str | Sequence[str] | None = None,
-    upload_url_provider: Any | None = None,
+    upload_url_provider: UploadUrlProvider | None = None,
     max_upload_bytes: int | None = None,
     token_key: bytes | None = None,
     max_response_bytes: int | None = None,
     token_ttl: float = 3600.0,
     previous_signing_keys: Sequence[bytes] = (),
+    max_externalized_response_bytes: int | None = None,
 ) -> falcon.App[Any, Any]:
     """A Falcon WSGI app serving *server* under *prefix* (see WIRE.md section 8 for the routes).
 
@@ -67,17 +74,22 @@ def make_wsgi_app(
         authenticate: Called with each request (the health route excepted); returns the caller's
             ``AuthContext`` (``ctx.auth``); raising refuses the request with 401.
         cors_origins: ``"*"`` or allowed origins for browser clients.
-        upload_url_provider: Not supported yet (must be None).
-        max_upload_bytes: Not supported yet (must be None).
+        upload_url_provider: Vends pre-signed upload / download URL pairs on
+            ``POST {prefix}/__upload_url__/init`` (``S3Storage`` and ``GCSStorage`` are providers);
+            advertised as ``VGI-Upload-URL-Support: true``.
+        max_upload_bytes: Advertised as ``VGI-Max-Upload-Bytes`` (the store enforces sizes).
         token_key: 0.52.2's name for ``signing_key``.
         max_response_bytes: 0.52.2's name for ``max_stream_response_bytes``.
         token_ttl: Seconds a stream token stays valid.
         previous_signing_keys: Keys that still verify tokens during a key rotation (the new
             ``signing_key`` signs); see docs/deploy.md.
+        max_externalized_response_bytes: Cap on the buffer size of one result or stream batch
+            uploaded to the server's external storage; a bigger one is an error naming this cap
+            (nothing is uploaded). Only with ``RpcServer(external_location=...)``, whose offload
+            this app then replaces by a capped one.
 
     """
-    if upload_url_provider is not None or max_upload_bytes is not None:
-        raise NotImplementedError("client-side upload URLs are not supported yet")
+    caps, vendor = external_http_options(server, max_externalized_response_bytes, upload_url_provider, max_upload_bytes)
     sealer = TokenSealer(signing_key or token_key, ttl=token_ttl, previous_keys=previous_signing_keys)
     rules = HttpRules(
         server.dispatcher,
@@ -86,11 +98,47 @@ def make_wsgi_app(
         protocol_name=server.protocol_name,
         max_request_bytes=max_request_bytes,
         max_response_bytes=max_stream_response_bytes if max_stream_response_bytes is not None else max_response_bytes,
+        capabilities=caps,
+        upload_urls=vendor,
     )
     origins = [cors_origins] if isinstance(cors_origins, str) else list(cors_origins or [])
     app: falcon.App[Any, Any] = falcon.App()
     app.add_sink(_Sink(rules, authenticate, max_request_bytes, origins), prefix="/")
     return app
+
+
+def external_http_options(
+    server: RpcServer,
+    max_externalized: int | None,
+    upload_url_provider: UploadUrlProvider | None,
+    max_upload_bytes: int | None,
+) -> tuple[dict[str, str], UploadUrlVendor | None]:
+    """The external-storage capabilities and the upload-URL route of an app (WSGI or ASGI)."""
+    caps = _external_capabilities(server, max_externalized)
+    if upload_url_provider is None:
+        if max_upload_bytes is not None:
+            raise ValueError("max_upload_bytes needs an upload_url_provider")
+        return caps, None
+    caps[wire.CAP_UPLOAD_URL] = "true"
+    if max_upload_bytes is not None:
+        caps[wire.CAP_MAX_UPLOAD] = str(max_upload_bytes)
+    return caps, UploadUrlVendor(upload_url_provider, server.dispatcher)
+
+
+def _external_capabilities(server: RpcServer, max_externalized: int | None) -> dict[str, str]:
+    """The externalization headers (WIRE.md 8.3); with a cap, the server's offload becomes a capped one."""
+    config = server.external_location
+    if config is None or config.storage is None:
+        if max_externalized is not None:
+            raise ValueError("max_externalized_response_bytes needs RpcServer(external_location=...) with a storage")
+        return {wire.CAP_EXTERNALIZATION: "false"}
+    caps = {wire.CAP_EXTERNALIZATION: "true"}
+    if max_externalized is not None:
+        if max_externalized <= 0:
+            raise ValueError("max_externalized_response_bytes must be positive")
+        server.dispatcher.set_offload(ExternalOffload(config, max_upload_bytes=max_externalized))
+        caps[wire.CAP_MAX_EXTERNALIZED] = str(max_externalized)
+    return caps
 
 
 class _Sink:
@@ -154,6 +202,7 @@ def serve_http(
     max_response_bytes: int | None = None,
     signing_key: bytes | None = None,
     ready: Callable[[int], None] | None = None,
+    max_externalized_response_bytes: int | None = None,
 ) -> None:
     """Serve *server* over HTTP with the standard library's threaded WSGI server until interrupted.
 
@@ -170,7 +219,13 @@ def serve_http(
         def log_message(self, format: str, *args: Any) -> None:
             _log.debug("%s " + format, self.address_string(), *args)
 
-    app = make_wsgi_app(server, prefix=prefix, max_stream_response_bytes=max_response_bytes, signing_key=signing_key)
+    app = make_wsgi_app(
+        server,
+        prefix=prefix,
+        max_stream_response_bytes=max_response_bytes,
+        signing_key=signing_key,
+        max_externalized_response_bytes=max_externalized_response_bytes,
+    )
     httpd = make_server(host, port, app, server_class=_Server, handler_class=_Handler)
     try:
         if ready is not None:

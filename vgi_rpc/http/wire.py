@@ -14,6 +14,7 @@ JSON: Final = "application/json"
 HEALTH: Final = "health"
 INIT: Final = "init"
 EXCHANGE: Final = "exchange"
+UPLOAD_URL: Final = "__upload_url__"  # {prefix}/__upload_url__/init, with an upload-URL provider
 DEFAULT_PREFIX: Final = "/vgi"
 
 # request headers
@@ -35,6 +36,7 @@ CAP_ENCODINGS: Final = "VGI-Supported-Encodings"
 CAP_EXTERNALIZATION: Final = "VGI-Externalization-Enabled"
 CAP_MAX_REQUEST: Final = "VGI-Max-Request-Bytes"
 CAP_MAX_RESPONSE: Final = "VGI-Max-Response-Bytes"
+CAP_MAX_EXTERNALIZED: Final = "VGI-Max-Externalized-Response-Bytes"
 CAP_UPLOAD_URL: Final = "VGI-Upload-URL-Support"
 CAP_MAX_UPLOAD: Final = "VGI-Max-Upload-Bytes"
 

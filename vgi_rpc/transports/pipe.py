@@ -21,6 +21,7 @@ import pyarrow as pa
 from .._core.ipc import IpcValidation
 from ..client import ProtocolClass, RpcConnection
 from ..errors import TransportError
+from ..external.config import ExternalLocationConfig
 from ..log import Message
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ def serve_pipe(
     implementation: object,
     *,
     on_log: Callable[[Message], None] | None = None,
-    external_location: object | None = None,
+    external_location: ExternalLocationConfig | None = None,
     ipc_validation: IpcValidation | None = None,
     timeout: float | None = None,
 ) -> Iterator[P]:
@@ -166,7 +167,14 @@ def serve_pipe(
     )
     thread.start()
     try:
-        with RpcConnection(protocol, client_side, on_log=on_log, ipc_validation=level, timeout=timeout) as proxy:
+        with RpcConnection(
+            protocol,
+            client_side,
+            on_log=on_log,
+            external_location=external_location,
+            ipc_validation=level,
+            timeout=timeout,
+        ) as proxy:
             yield proxy
     finally:
         client_side.close()

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from .._core.ipc import IpcValidation
 from ..client import ProtocolClass, RpcConnection
+from ..external.config import ExternalLocationConfig
 from ..log import Message
 from .shm import ShmPipeTransport, ShmSegment
 from .subprocess import StderrMode, SubprocessTransport
@@ -109,7 +110,7 @@ class WorkerPool:
         cmd: list[str],
         *,
         on_log: Callable[[Message], None] | None = None,
-        external_location: Any | None = None,
+        external_location: ExternalLocationConfig | None = None,
         ipc_validation: IpcValidation = IpcValidation.FULL,
         timeout: float | None = None,
     ) -> Iterator[P]:

@@ -158,6 +158,10 @@ class ShmOffload:
         pointer = {**(md or {}), keys.SHM_OFFSET: str(offset).encode(), keys.SHM_LENGTH: str(length).encode()}
         return empty_batch(batch.schema), pointer
 
+    def offload_turn(self, items: Items) -> Items:
+        """A stream turn: its output batches offloaded one by one, its logs inline."""
+        return [item if item[1] and keys.LOG_LEVEL in item[1] else self.offload(*item) for item in items]
+
     def resolve(self, batch: pa.RecordBatch, metadata: Mapping[bytes, bytes] | None) -> Items:
         """The batch a pointer stands for (copied out of the segment, the region freed); others as they are."""
         md = dict(metadata) if metadata else None

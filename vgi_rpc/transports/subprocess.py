@@ -14,6 +14,7 @@ from typing import IO, Any, TypeVar
 from .._core.ipc import IpcValidation
 from ..client import ProtocolClass, RpcConnection
 from ..errors import ArgumentError, IPCError, MalformedStreamError, TransportError
+from ..external.config import ExternalLocationConfig
 from ..log import Message
 from .pipe import PipeTransport, _grow_pipe
 
@@ -159,7 +160,7 @@ def connect(
     cmd: list[str],
     *,
     on_log: Callable[[Message], None] | None = None,
-    external_location: Any | None = None,
+    external_location: ExternalLocationConfig | None = None,
     stderr: StderrMode = StderrMode.INHERIT,
     stderr_logger: logging.Logger | None = None,
     ipc_validation: IpcValidation = IpcValidation.FULL,

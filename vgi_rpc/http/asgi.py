@@ -11,7 +11,6 @@ ASGI server (uvicorn); processes of one deployment share ``signing_key`` as unde
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,9 +20,8 @@ from .._core.context import AuthContext
 from ..external.config import UploadUrlProvider
 from ..server import RpcServer
 from . import wire
-from .rules import HttpRequest, HttpResponse, HttpRules
-from .server import _EXPOSED, external_http_options
-from .token import TokenSealer
+from .front import FrontDoor
+from .rules import HttpRequest
 
 __all__ = ["AsgiApp", "make_asgi_app"]
 
@@ -59,37 +57,30 @@ def make_asgi_app(
     raising refuses the request with 401. *max_threads* bounds the pool that runs the rules and
     the implementation: that many calls run at once, the rest wait without blocking the loop.
     """
-    caps, vendor = external_http_options(server, max_externalized_response_bytes, upload_url_provider, max_upload_bytes)
-    sealer = TokenSealer(signing_key or token_key, ttl=token_ttl, previous_keys=previous_signing_keys)
-    rules = HttpRules(
-        server.dispatcher,
-        sealer_for=lambda auth: sealer.for_principal(auth.principal if auth is not None else None),
+    front = FrontDoor(
+        server,
         prefix=prefix,
-        protocol_name=server.protocol_name,
+        signing_key=signing_key,
+        max_stream_response_bytes=max_stream_response_bytes,
         max_request_bytes=max_request_bytes,
-        max_response_bytes=max_stream_response_bytes if max_stream_response_bytes is not None else max_response_bytes,
-        capabilities=caps,
-        upload_urls=vendor,
+        authenticate=authenticate,
+        cors_origins=cors_origins,
+        upload_url_provider=upload_url_provider,
+        max_upload_bytes=max_upload_bytes,
+        token_key=token_key,
+        max_response_bytes=max_response_bytes,
+        token_ttl=token_ttl,
+        previous_signing_keys=previous_signing_keys,
+        max_externalized_response_bytes=max_externalized_response_bytes,
     )
-    origins = [cors_origins] if isinstance(cors_origins, str) else list(cors_origins or [])
-    return AsgiApp(rules, authenticate, max_request_bytes, origins, max_threads)
+    return AsgiApp(front, max_threads)
 
 
 class AsgiApp:
     """Every HTTP request, whatever its path and method, goes through the rules (see the module docstring)."""
 
-    def __init__(
-        self,
-        rules: HttpRules,
-        authenticate: Callable[[HttpRequest], AuthContext] | None,
-        max_request_bytes: int | None,
-        origins: list[str],
-        max_threads: int,
-    ) -> None:
-        self.rules = rules
-        self.authenticate = authenticate
-        self.max_request_bytes = max_request_bytes
-        self.origins = origins
+    def __init__(self, front: FrontDoor, max_threads: int) -> None:
+        self.front = front
         self.executor = ThreadPoolExecutor(max_threads, thread_name_prefix="vgi_rpc-asgi")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,12 +95,13 @@ class AsgiApp:
             return
         request = _request(scope, body)
         loop = asyncio.get_running_loop()
-        response = await loop.run_in_executor(self.executor, self._handle, request)
+        response = await loop.run_in_executor(self.executor, self.front.handle, request, request)
         data = response.data if response.body else b""
         headers = [(k.encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()]
         if request.method != "HEAD":
             headers.append((b"content-length", str(len(data)).encode()))  # else the server chunks the body
-        headers.extend(self._cors(request))
+        cors = self.front.cors_headers(request.headers.get("origin"))
+        headers.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in cors)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
 
@@ -127,7 +119,7 @@ class AsgiApp:
         """The request body, up to one byte past ``max_request_bytes`` (the rules answer 413)."""
         if scope["method"] != "POST":
             return b""
-        limit = self.max_request_bytes
+        limit = self.front.max_request_bytes
         parts: list[bytes] = []
         size = 0
         while True:
@@ -141,37 +133,6 @@ class AsgiApp:
                 break
         body = b"".join(parts)
         return body[: limit + 1] if limit is not None else body
-
-    def _handle(self, request: HttpRequest) -> HttpResponse:
-        """The response (runs in the thread pool): CORS preflight, authentication, then the rules."""
-        if request.method == "OPTIONS" and self.origins and not self.rules.is_health(request.path):
-            return HttpResponse(204, {"Access-Control-Allow-Methods": "POST, GET, HEAD, OPTIONS"})
-        if self.authenticate is not None and not self.rules.is_health(request.path):
-            try:
-                auth = self.authenticate(request)
-            except Exception as exc:
-                _log.info("authentication refused: %s", exc)
-                reason = json.dumps({"error": "unauthorized", "reason": str(exc) or type(exc).__name__})
-                return HttpResponse(
-                    401, {wire.CONTENT_TYPE: wire.JSON, "WWW-Authenticate": "Bearer"}, [reason.encode()]
-                )
-            request = HttpRequest(
-                request.method, request.path, request.headers, request.body, auth, request.remote_addr
-            )
-        return self.rules.handle(request)
-
-    def _cors(self, request: HttpRequest) -> list[tuple[bytes, bytes]]:
-        origin = request.headers.get("origin")
-        if not self.origins or origin is None:
-            return []
-        if "*" not in self.origins and origin not in self.origins:
-            return []
-        allowed = "*" if "*" in self.origins else origin
-        return [
-            (b"access-control-allow-origin", allowed.encode("latin-1")),
-            (b"access-control-allow-headers", b"*"),
-            (b"access-control-expose-headers", _EXPOSED.encode("latin-1")),
-        ]
 
 
 def _request(scope: Scope, body: bytes) -> HttpRequest:

@@ -9,7 +9,6 @@ app under any WSGI server (gunicorn, waitress); processes that serve one deploym
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,31 +17,14 @@ import falcon
 
 from .._core.context import AuthContext
 from ..external.config import UploadUrlProvider
-from ..external.offload import ExternalOffload
 from ..server import RpcServer
 from . import wire
-from .rules import HttpRequest, HttpResponse, HttpRules
-from .token import TokenSealer
-from .upload import UploadUrlVendor
+from .front import FrontDoor
+from .rules import HttpRequest
 
 __all__ = ["make_wsgi_app", "serve_http"]
 
 _log = logging.getLogger("vgi_rpc.http")
-_EXPOSED = ", ".join(
-    [
-        wire.REQUEST_ID,
-        wire.RPC_ERROR,
-        wire.VGI_CONTENT_ENCODING,
-        wire.CAP_MAX_RESPONSE_SUPPORT,
-        wire.CAP_ENCODINGS,
-        wire.CAP_EXTERNALIZATION,
-        wire.CAP_MAX_REQUEST,
-        wire.CAP_MAX_RESPONSE,
-        wire.CAP_MAX_EXTERNALIZED,
-        wire.CAP_UPLOAD_URL,
-        wire.CAP_MAX_UPLOAD,
-    ]
-)
 
 
 def make_wsgi_app(
@@ -89,108 +71,46 @@ def make_wsgi_app(
             this app then replaces by a capped one.
 
     """
-    caps, vendor = external_http_options(server, max_externalized_response_bytes, upload_url_provider, max_upload_bytes)
-    sealer = TokenSealer(signing_key or token_key, ttl=token_ttl, previous_keys=previous_signing_keys)
-    rules = HttpRules(
-        server.dispatcher,
-        sealer_for=lambda auth: sealer.for_principal(auth.principal if auth is not None else None),
+    front = FrontDoor(
+        server,
         prefix=prefix,
-        protocol_name=server.protocol_name,
+        signing_key=signing_key,
+        max_stream_response_bytes=max_stream_response_bytes,
         max_request_bytes=max_request_bytes,
-        max_response_bytes=max_stream_response_bytes if max_stream_response_bytes is not None else max_response_bytes,
-        capabilities=caps,
-        upload_urls=vendor,
+        authenticate=authenticate,
+        cors_origins=cors_origins,
+        upload_url_provider=upload_url_provider,
+        max_upload_bytes=max_upload_bytes,
+        token_key=token_key,
+        max_response_bytes=max_response_bytes,
+        token_ttl=token_ttl,
+        previous_signing_keys=previous_signing_keys,
+        max_externalized_response_bytes=max_externalized_response_bytes,
     )
-    origins = [cors_origins] if isinstance(cors_origins, str) else list(cors_origins or [])
     app: falcon.App[Any, Any] = falcon.App()
-    app.add_sink(_Sink(rules, authenticate, max_request_bytes, origins), prefix="/")
+    app.add_sink(_Sink(front), prefix="/")
     return app
 
 
-def external_http_options(
-    server: RpcServer,
-    max_externalized: int | None,
-    upload_url_provider: UploadUrlProvider | None,
-    max_upload_bytes: int | None,
-) -> tuple[dict[str, str], UploadUrlVendor | None]:
-    """The external-storage capabilities and the upload-URL route of an app (WSGI or ASGI)."""
-    caps = _external_capabilities(server, max_externalized)
-    if upload_url_provider is None:
-        if max_upload_bytes is not None:
-            raise ValueError("max_upload_bytes needs an upload_url_provider")
-        return caps, None
-    caps[wire.CAP_UPLOAD_URL] = "true"
-    if max_upload_bytes is not None:
-        caps[wire.CAP_MAX_UPLOAD] = str(max_upload_bytes)
-    return caps, UploadUrlVendor(upload_url_provider, server.dispatcher)
-
-
-def _external_capabilities(server: RpcServer, max_externalized: int | None) -> dict[str, str]:
-    """The externalization headers (WIRE.md 8.3); with a cap, the server's offload becomes a capped one."""
-    config = server.external_location
-    if config is None or config.storage is None:
-        if max_externalized is not None:
-            raise ValueError("max_externalized_response_bytes needs RpcServer(external_location=...) with a storage")
-        return {wire.CAP_EXTERNALIZATION: "false"}
-    caps = {wire.CAP_EXTERNALIZATION: "true"}
-    if max_externalized is not None:
-        if max_externalized <= 0:
-            raise ValueError("max_externalized_response_bytes must be positive")
-        server.dispatcher.set_offload(ExternalOffload(config, max_upload_bytes=max_externalized))
-        caps[wire.CAP_MAX_EXTERNALIZED] = str(max_externalized)
-    return caps
-
-
 class _Sink:
-    """Every request, whatever its path and method, goes through the rules."""
+    """Every request, whatever its path and method, goes through the front door."""
 
-    def __init__(
-        self,
-        rules: HttpRules,
-        authenticate: Callable[[falcon.Request], AuthContext] | None,
-        max_request_bytes: int | None,
-        origins: list[str],
-    ) -> None:
-        self.rules = rules
-        self.authenticate = authenticate
-        self.max_request_bytes = max_request_bytes
-        self.origins = origins
+    def __init__(self, front: FrontDoor) -> None:
+        self.front = front
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
-        response = self._handle(req)
+        limit = self.front.max_request_bytes
+        body = req.bounded_stream.read(limit + 1 if limit is not None else -1) if req.method == "POST" else b""
+        headers = {name.lower(): value for name, value in req.headers.items()}
+        request = HttpRequest(req.method, req.path, headers, body, None, req.remote_addr or "")
+        response = self.front.handle(request, req)
         resp.status = response.status
         for name, value in response.headers.items():
             resp.set_header(name, value)
-        self._cors(req, resp)
+        for name, value in self.front.cors_headers(req.get_header("Origin")):
+            resp.set_header(name, value)
         if response.body:
             resp.data = response.data
-
-    def _handle(self, req: falcon.Request) -> HttpResponse:
-        if req.method == "OPTIONS" and self.origins and not self.rules.is_health(req.path):
-            return HttpResponse(204, {"Access-Control-Allow-Methods": "POST, GET, HEAD, OPTIONS"})
-        limit = self.max_request_bytes
-        body = req.bounded_stream.read(limit + 1 if limit is not None else -1) if req.method == "POST" else b""
-        auth = None
-        if self.authenticate is not None and not self.rules.is_health(req.path):
-            try:
-                auth = self.authenticate(req)
-            except Exception as exc:
-                _log.info("authentication refused: %s", exc)
-                reason = json.dumps({"error": "unauthorized", "reason": str(exc) or type(exc).__name__})
-                return HttpResponse(
-                    401, {wire.CONTENT_TYPE: wire.JSON, "WWW-Authenticate": "Bearer"}, [reason.encode()]
-                )
-        headers = {name.lower(): value for name, value in req.headers.items()}
-        return self.rules.handle(HttpRequest(req.method, req.path, headers, body, auth, req.remote_addr or ""))
-
-    def _cors(self, req: falcon.Request, resp: falcon.Response) -> None:
-        origin = req.get_header("Origin")
-        if not self.origins or origin is None:
-            return
-        if "*" in self.origins or origin in self.origins:
-            resp.set_header("Access-Control-Allow-Origin", "*" if "*" in self.origins else origin)
-            resp.set_header("Access-Control-Allow-Headers", "*")
-            resp.set_header("Access-Control-Expose-Headers", _EXPOSED)
 
 
 def serve_http(

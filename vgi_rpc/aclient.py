@@ -23,7 +23,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
-from ._core.codec import FixedRowCodec
+from ._core import wirelog
+from ._core.codec import RowCodec
 from ._core.framing import decode_messages
 from ._core.invoke import ClientStream, Phase, Request, RequestEncoder, is_data, read_unary_reply
 from ._core.ipc import IpcValidation, Items
@@ -233,7 +234,7 @@ class AsyncRpcConnection(Generic[P]):
                 self._broken = exc
             self.driver.abort()
 
-    async def call_request(self, spec: MethodSpec, data: Request, codec: FixedRowCodec | None = None) -> Any:
+    async def call_request(self, spec: MethodSpec, data: Request, codec: RowCodec | None = None) -> Any:
         """Send one complete unary request for *spec*; its decoded result (or its RpcError raised)."""
         await self._acquire(f"{spec.name}()")
         try:
@@ -243,6 +244,10 @@ class AsyncRpcConnection(Generic[P]):
         if codec is not None:
             row = codec.decode(messages)
             if row is not None:
+                if wirelog.on(wirelog.RESPONSE):
+                    wirelog.RESPONSE.debug("client <- %s.%s (template): %r", self.service.name, spec.name, row)
+                if wirelog.on(wirelog.BATCH):
+                    wirelog.BATCH.debug("client <- data batch (template): %d columns", len(row))
                 return row[0] if row else None
         _, items = decode_messages(messages)
         return read_unary_reply(spec, items, self.on_log, self.ipc_validation, self.offload)

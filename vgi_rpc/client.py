@@ -18,7 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import pyarrow as pa
 
 from ._core import wirelog
-from ._core.codec import FixedRowCodec
+from ._core.codec import RowCodec
 from ._core.framing import decode_messages
 from ._core.invoke import ClientStream, Phase, Request, RequestEncoder, is_data, read_unary_reply, request_size
 from ._core.ipc import IpcValidation, Items
@@ -217,7 +217,7 @@ class RpcConnection(Generic[P]):
         request = encoder.encode(args, kwargs, trace_metadata(), self.request_offload)
         return self.call_request(spec, request, encoder.reply_codec)
 
-    def call_request(self, spec: MethodSpec, data: Request, codec: FixedRowCodec | None = None) -> Any:
+    def call_request(self, spec: MethodSpec, data: Request, codec: RowCodec | None = None) -> Any:
         """Send one complete unary request stream for *spec*; its decoded result (or its RpcError raised).
 
         For callers that build requests themselves (``vgi_rpc.dynamic``); *codec* reads a
@@ -235,6 +235,10 @@ class RpcConnection(Generic[P]):
                 if codec is not None:
                     row = codec.decode(messages)
                     if row is not None:
+                        if wirelog.on(wirelog.RESPONSE):
+                            wirelog.RESPONSE.debug("client <- %s.%s (template): %r", self.service.name, spec.name, row)
+                        if wirelog.on(wirelog.BATCH):
+                            wirelog.BATCH.debug("client <- data batch (template): %d columns", len(row))
                         return row[0] if row else None  # () is a void method's reply
                 _, items = decode_messages(messages)
             except BaseException as exc:  # an interrupt too: the reply may still be on its way

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vgi_rpc._core.codec import FixedRowCodec
+from vgi_rpc._core.codec import FixedRowCodec, VarRowCodec
 from vgi_rpc._core.framing import FrameReader
 from vgi_rpc._core.ipc import encode_stream
 
@@ -150,3 +150,69 @@ def test_zero_columns_are_a_constant_stream(metadata: dict[bytes, bytes] | None)
     expected = _pyarrow(schema, [], metadata)
     assert codec.encode(()) == expected
     assert codec.decode(_messages(expected)) == ()
+
+
+# -- VarRowCodec: strings and bytes ----------------------------------------------------------
+
+VAR_TYPES = {
+    **TYPES,
+    "s": (pa.string(), st.text(max_size=60)),
+    "y": (pa.binary(), st.binary(max_size=60)),
+}
+
+
+@st.composite
+def _var_cases(draw: st.DrawFn) -> tuple[pa.Schema, list[Any], dict[bytes, bytes] | None]:
+    kinds = draw(
+        st.lists(st.sampled_from(sorted(VAR_TYPES)), min_size=1, max_size=6).filter(lambda k: "s" in k or "y" in k)
+    )
+    schema = pa.schema([pa.field(f"c{i}", VAR_TYPES[k][0]) for i, k in enumerate(kinds)])
+    row = [draw(VAR_TYPES[k][1]) for k in kinds]
+    return schema, row, draw(st.sampled_from([None, METADATA]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_var_cases())
+def test_var_template_bytes_equal_pyarrow_and_decode(
+    case: tuple[pa.Schema, list[Any], dict[bytes, bytes] | None],
+) -> None:
+    schema, row, metadata = case
+    codec = VarRowCodec.build(schema, metadata)
+    assert codec is not None
+    reference = _pyarrow(schema, row, metadata)
+    assert codec.encode(row) == reference
+    decoded = codec.decode(_messages(reference))
+    assert decoded is not None
+    for got, want in zip(decoded, row, strict=True):
+        assert got == want or (got != got and want != want)  # NaN
+
+
+def _messages(data: bytes) -> list[tuple[bytes | bytearray | memoryview, bool]]:
+    source = io.BytesIO(data)
+    messages = FrameReader(source.read, source.readinto).read_messages()
+    assert messages is not None
+    return messages
+
+
+def test_var_template_refuses_what_it_did_not_write() -> None:
+    schema = pa.schema([pa.field("n", pa.int64()), pa.field("s", pa.string())])
+    codec = VarRowCodec.build(schema, METADATA)
+    assert codec is not None
+    good = _pyarrow(schema, [5, "héllo"], METADATA)
+    assert codec.decode(_messages(good)) == (5, "héllo")
+    (schema_message, _), (batch, _) = _messages(good)
+    body = len(batch) - 16  # int64 (8) + offsets (8) + "héllo" padded (8): the last 24 bytes are the body
+    cases = {
+        "bad utf-8": bytes(batch[:-8]) + b"h\xff\xfello\x00\x00",
+        "offsets not [0, n]": bytes(batch[: body - 0]) + b"\x01\x00\x00\x00\x06\x00\x00\x00" + bytes(batch[-8:]),
+        "truncated": bytes(batch[:-1]),
+        "one byte more": bytes(batch) + b"\x00",
+    }
+    for name, altered in cases.items():
+        assert codec.decode([(schema_message, False), (altered, True)]) is None, name
+    other = _pyarrow(schema, [5, "héllo"], {**METADATA, b"vgi_rpc.method": b"other"})
+    assert codec.decode(_messages(other)) is None  # another method's request: not this template
+    assert codec.encode([5, "x" * 40000]) is None  # too long for the template: the general path
+    assert codec.encode([True, "x"]) is None  # a bool is no int64 here
+    assert VarRowCodec.build(pa.schema([pa.field("l", pa.list_(pa.int64())), pa.field("s", pa.string())])) is None
+    assert VarRowCodec.build(pa.schema([pa.field("i", pa.int64())])) is None  # all fixed: FixedRowCodec's

@@ -53,7 +53,12 @@ def _call(server: RpcServer, protocol: type, method: str, monkeypatch: pytest.Mo
         ("echo_float", {"value": 2.5}, 2.5, True),
         ("echo_bool", {"value": True}, True, True),
         ("noop", {}, None, True),
-        ("echo_str", {"value": "x"}, "x", False),  # not fixed-width: the general path
+        ("echo_str", {"value": "x"}, "x", True),  # strings and bytes: the var-width template
+        ("echo_str", {"value": "é€😀" * 9}, "é€😀" * 9, True),
+        ("echo_str", {"value": ""}, "", True),
+        ("echo_bytes", {"value": b"\x00\xff" * 5}, b"\x00\xff" * 5, True),
+        ("echo_str", {"value": "y" * 40000}, "y" * 40000, False),  # longer than the template takes
+        ("echo_list", {"value": [1, 2]}, [1, 2], False),  # not a scalar: the general path
         ("echo_int32", {"value": 7}, 7, False),  # int32 is not templated
     ],
 )

@@ -32,8 +32,17 @@ import pyarrow as pa
 from . import keys
 from .ipc import TICK_MESSAGE, encode_stream
 from .service import MethodSpec, ServiceSpec
+from .varrow import VarRowCodec
 
-__all__ = ["TICK_MESSAGE", "FixedRowCodec", "request_codec", "request_metadata", "result_codec"]
+__all__ = [
+    "TICK_MESSAGE",
+    "FixedRowCodec",
+    "RowCodec",
+    "VarRowCodec",
+    "request_codec",
+    "request_metadata",
+    "result_codec",
+]
 
 _SLOT: Final = 8  # each column's data buffer, padded to 8 bytes; empty validity buffers take none
 
@@ -99,6 +108,10 @@ class FixedRowCodec:
             return None
         codec.row_bytes = sum(1 if t is bool else _SLOT for t in types)
         return codec
+
+    def row_bytes_of(self, row: Sequence[Any]) -> int:
+        """Arrow buffer bytes of a row (the same for every row of fixed-width columns)."""
+        return self.row_bytes
 
     @property
     def batch_header(self) -> bytes:
@@ -166,17 +179,24 @@ def request_metadata(
     return md
 
 
+RowCodec = FixedRowCodec | VarRowCodec
+
+
+def _row_codec(schema: pa.Schema, metadata: Mapping[bytes, bytes] | None) -> RowCodec | None:
+    return FixedRowCodec.build(schema, metadata) or VarRowCodec.build(schema, metadata)
+
+
 def request_codec(
     service: ServiceSpec, method: MethodSpec, extra: Mapping[bytes, bytes] | None = None
-) -> FixedRowCodec | None:
-    """The template of *method*'s request, when its parameters are all int/float/bool (or none)."""
+) -> RowCodec | None:
+    """The template of *method*'s request, when its parameters are all int/float/bool/str/bytes (or none)."""
     if any(p.encode is not None or p.decode is not None for p in method.params):
         return None
-    return FixedRowCodec.build(method.params_schema, request_metadata(service, method, extra))
+    return _row_codec(method.params_schema, request_metadata(service, method, extra))
 
 
-def result_codec(method: MethodSpec) -> FixedRowCodec | None:
-    """The template of *method*'s reply, when it holds one int/float/bool (or nothing: void)."""
+def result_codec(method: MethodSpec) -> RowCodec | None:
+    """The template of *method*'s reply, when it holds one int/float/bool/str/bytes (or nothing: void)."""
     if method.is_stream or method.decode_result is not None or method.encode_result is not None:
         return None
-    return FixedRowCodec.build(method.result_schema)
+    return _row_codec(method.result_schema, None)

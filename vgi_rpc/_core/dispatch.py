@@ -30,7 +30,7 @@ from ..errors import MalformedStreamError
 from ..log import Message
 from . import keys, wirelog
 from .calls import CallEnv, Sealed, Sealer, StreamCall, token_fault
-from .codec import FixedRowCodec, request_codec, result_codec
+from .codec import FixedRowCodec, RowCodec, request_codec, result_codec
 from .context import AuthContext, CallContext
 from .framing import decode_messages
 from .implementation import check_implementation
@@ -69,6 +69,7 @@ class Reply:
     items: Items = field(default_factory=list)
     drain_input: bool = False
     encoded: bytes | None = None  # the whole stream, already encoded (then ``items`` is empty)
+    encoded_bytes: int = 0  # Arrow buffer bytes of ``encoded``'s row (for statistics; 0 unobserved)
     refusal: str | None = None
 
     @property
@@ -110,7 +111,7 @@ class _Bound:
     fn: Callable[..., Any]
     wants_ctx: bool
     log_batch: pa.RecordBatch  # zero-row batch on the result schema, reused for every log
-    result_codec: FixedRowCodec | None  # template encoding of a fixed-width scalar result
+    result_codec: RowCodec | None  # template encoding of a one-value scalar result
     param_names: tuple[str, ...]
 
 
@@ -143,6 +144,8 @@ class Dispatcher:
         self._bound: dict[tuple[str, str], _Bound] = {}
         # batch header of a template request -> its method (see handle_messages)
         self._templates: dict[bytes, tuple[_Bound, FixedRowCodec]] = {}
+        # schema message of a string/bytes template request -> the methods that may match it
+        self._var_templates: dict[bytes, list[tuple[_Bound, RowCodec]]] = {}
         for h in hosted:
             functions = check_implementation(h.spec, h.implementation)
             for name, m in h.spec.methods.items():
@@ -151,8 +154,10 @@ class Dispatcher:
                 bound = _Bound(m, h, fn, _wants_ctx(fn), empty_batch(m.result_schema), result_codec(m), names)
                 self._bound[(h.spec.name, name)] = bound
                 template = request_codec(h.spec, m)
-                if template is not None:
+                if isinstance(template, FixedRowCodec):
                     self._templates[template.batch_header] = (bound, template)
+                elif template is not None:
+                    self._var_templates.setdefault(template.schema_message, []).append((bound, template))
         self._empty = empty_batch(EMPTY_SCHEMA)
 
     # -- errors -----------------------------------------------------------------------------
@@ -313,6 +318,11 @@ class Dispatcher:
                 row = codec.decode(messages)
                 if row is not None:
                     return self._handle_fixed(bound, codec, row, auth, offload, transport)
+        if len(messages) == 2 and self._var_templates:
+            for bound, var in self._var_templates.get(bytes(messages[0][0]), ()):
+                row = var.decode(messages)
+                if row is not None:
+                    return self._handle_fixed(bound, var, row, auth, offload, transport)
         try:
             schema, items = decode_messages(messages)
         except MalformedStreamError as exc:
@@ -335,7 +345,7 @@ class Dispatcher:
     def _handle_fixed(
         self,
         bound: _Bound,
-        codec: FixedRowCodec,
+        codec: RowCodec,
         row: tuple[Any, ...],
         auth: AuthContext | None,
         offload: Offload | None,
@@ -348,7 +358,7 @@ class Dispatcher:
             rows = 1 if bound.method.params else 0  # a parameterless request has 0 rows
             record = self._begin(bound, new_request_id(), auth, bound.method.params_schema, rows, None, transport)
             stats = record.stats
-            stats.input_batches, stats.input_rows, stats.input_bytes = 1, rows, codec.row_bytes
+            stats.input_batches, stats.input_rows, stats.input_bytes = 1, rows, codec.row_bytes_of(row)
         request_id = record.request_id if record is not None else new_request_id()
         kwargs = dict(zip(bound.param_names, row, strict=True))
         reply = self._call(bound, kwargs, request_id, record, auth, offload or self.offload)
@@ -452,12 +462,10 @@ class Dispatcher:
         if record is None or isinstance(reply, StreamCall):
             return reply
         record.duration_ms = (time.perf_counter_ns() - record.start_ns) / 1e6
-        if reply.encoded is not None:  # a template-encoded one-row result
-            codec = self._bound[(record.protocol, record.method)].result_codec
-            if len(reply.schema):
-                record.stats.output_batches += 1
-                record.stats.output_rows += 1
-                record.stats.output_bytes += codec.row_bytes if codec is not None else 0
+        if reply.encoded is not None and len(reply.schema):  # a template-encoded one-row result
+            record.stats.output_batches += 1
+            record.stats.output_rows += 1
+            record.stats.output_bytes += reply.encoded_bytes
         for batch, md in reply.items:
             if md and md.get(keys.LOG_LEVEL) == b"EXCEPTION":
                 record.status = "error"
@@ -525,9 +533,11 @@ class Dispatcher:
             if m.is_stream:
                 return self._start_stream(bound, value, request_id, record, logs, ctx, auth, offload)
             if bound.result_codec is not None and not logs:
-                encoded = bound.result_codec.encode((value,) if m.result is not None else ())
+                row = (value,) if m.result is not None else ()
+                encoded = bound.result_codec.encode(row)
                 if encoded is not None:
-                    return Reply(result_schema, encoded=encoded)
+                    size = bound.result_codec.row_bytes_of(row) if record is not None else 0
+                    return Reply(result_schema, encoded=encoded, encoded_bytes=size)
             result = self._result_batch(m, value)
         except Exception as exc:
             log_failure(bound.hosted.spec.name, m.name, exc)

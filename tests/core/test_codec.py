@@ -216,3 +216,32 @@ def test_var_template_refuses_what_it_did_not_write() -> None:
     assert codec.encode([True, "x"]) is None  # a bool is no int64 here
     assert VarRowCodec.build(pa.schema([pa.field("l", pa.list_(pa.int64())), pa.field("s", pa.string())])) is None
     assert VarRowCodec.build(pa.schema([pa.field("i", pa.int64())])) is None  # all fixed: FixedRowCodec's
+
+
+def test_a_plain_dataclass_travels_by_template_with_pyarrows_bytes() -> None:
+    from dataclasses import dataclass
+
+    from vgi_rpc import ArrowSerializableDataclass
+    from vgi_rpc._core.ipc import one_batch
+
+    @dataclass(frozen=True)
+    class Point(ArrowSerializableDataclass):
+        x: float
+        label: str
+        raw: bytes
+        n: int
+        ok: bool
+
+    @dataclass(frozen=True)
+    class Tagged(ArrowSerializableDataclass):  # a list field: no template, the general path
+        tags: list[str]
+
+    p = Point(x=1.5, label="é€", raw=b"\x00\x01", n=-3, ok=True)
+    data = p.serialize_to_bytes()
+    assert data == one_batch(Point.ARROW_SCHEMA, p.to_record_batch()).to_pybytes()  # pyarrow's own bytes
+    assert Point.deserialize_from_bytes(data) == p
+    assert Point.deserialize_from_bytes(bytes(memoryview(data))) == p
+    t = Tagged(tags=["a", "b"])
+    assert Tagged.deserialize_from_bytes(t.serialize_to_bytes()) == t
+    with pytest.raises((ValueError, OSError)):  # pyarrow: ArrowInvalid (a ValueError) or OSError
+        Point.deserialize_from_bytes(data[:-12])  # damaged: not the template's, and pyarrow refuses it

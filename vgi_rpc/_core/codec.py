@@ -25,25 +25,30 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
 
 from . import keys
 from .ipc import TICK_MESSAGE, encode_stream
-from .service import MethodSpec, ServiceSpec
 from .varrow import VarRowCodec
+
+if TYPE_CHECKING:  # at run time only their attributes are read (and service imports dataclass, which imports this)
+    from .service import MethodSpec, ServiceSpec
 
 __all__ = [
     "TICK_MESSAGE",
     "FixedRowCodec",
     "RowCodec",
     "VarRowCodec",
+    "decode_stream",
     "request_codec",
     "request_metadata",
     "result_codec",
+    "row_codec",
 ]
 
+_EOS: Final = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 _SLOT: Final = 8  # each column's data buffer, padded to 8 bytes; empty validity buffers take none
 
 # arrow type -> (struct format of one padded slot, the Python type taken as is)
@@ -114,6 +119,11 @@ class FixedRowCodec:
         return self.row_bytes
 
     @property
+    def schema_message(self) -> bytes:
+        """The schema message every stream of this codec starts with."""
+        return self._schema_message
+
+    @property
     def batch_header(self) -> bytes:
         """The record-batch message up to its body (framing, flatbuffer with metadata)."""
         return self._batch_header
@@ -182,8 +192,17 @@ def request_metadata(
 RowCodec = FixedRowCodec | VarRowCodec
 
 
-def _row_codec(schema: pa.Schema, metadata: Mapping[bytes, bytes] | None) -> RowCodec | None:
+def row_codec(schema: pa.Schema, metadata: Mapping[bytes, bytes] | None = None) -> RowCodec | None:
+    """The template for one-row streams of *schema* (fixed-width, or with strings and bytes), if any."""
     return FixedRowCodec.build(schema, metadata) or VarRowCodec.build(schema, metadata)
+
+
+def decode_stream(codec: RowCodec, data: bytes) -> tuple[Any, ...] | None:
+    """The row of one whole IPC stream in memory (schema, batch, EOS), or None unless *codec* wrote it."""
+    schema_message = codec.schema_message
+    if not data.startswith(schema_message) or not data.endswith(_EOS):
+        return None
+    return codec.decode([(schema_message, False), (data[len(schema_message) : -len(_EOS)], False)])
 
 
 def request_codec(
@@ -192,11 +211,11 @@ def request_codec(
     """The template of *method*'s request, when its parameters are all int/float/bool/str/bytes (or none)."""
     if any(p.encode is not None or p.decode is not None for p in method.params):
         return None
-    return _row_codec(method.params_schema, request_metadata(service, method, extra))
+    return row_codec(method.params_schema, request_metadata(service, method, extra))
 
 
 def result_codec(method: MethodSpec) -> RowCodec | None:
     """The template of *method*'s reply, when it holds one int/float/bool/str/bytes (or nothing: void)."""
     if method.is_stream or method.decode_result is not None or method.encode_result is not None:
         return None
-    return _row_codec(method.result_schema, None)
+    return row_codec(method.result_schema, None)

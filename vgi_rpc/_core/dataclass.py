@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Self
 
 import pyarrow as pa
 
+from .codec import decode_stream, row_codec
 from .ipc import IpcValidation, one_batch, open_reader, validate
 from .typemap import TypeSpec, dataclass_field_specs
 from .values import from_arrow, to_arrow
@@ -21,7 +22,7 @@ __all__ = ["ArrowSerializableDataclass"]
 class _Plan:
     """Per-class cached schema and converters."""
 
-    __slots__ = ("decoders", "encoders", "names", "schema")
+    __slots__ = ("codec", "decoders", "encoders", "names", "schema")
 
     def __init__(self, cls: type) -> None:
         specs: tuple[tuple[str, TypeSpec], ...] = dataclass_field_specs(cls)
@@ -29,6 +30,9 @@ class _Plan:
         self.schema = pa.schema([spec.field(name) for name, spec in specs])
         self.encoders = [to_arrow(spec) for _, spec in specs]
         self.decoders = [from_arrow(spec) for _, spec in specs]
+        # fields that are all int/float/bool/str/bytes: the stream is written and read by a template
+        plain = self.names and not any(self.encoders) and not any(self.decoders)
+        self.codec = row_codec(self.schema) if plain else None
 
 
 class _SchemaAttr:
@@ -64,6 +68,11 @@ class ArrowSerializableDataclass:
 
     def serialize_to_bytes(self) -> bytes:
         """Return the instance as a complete IPC stream (schema, one batch, EOS)."""
+        plan = _plan(type(self))
+        if plan.codec is not None:
+            data = plan.codec.encode([getattr(self, name) for name in plan.names])
+            if data is not None:
+                return data
         return bytes(one_batch(self.ARROW_SCHEMA, self.to_record_batch()).to_pybytes())
 
     def serialize(self, dest: io.IOBase) -> None:
@@ -97,6 +106,11 @@ class ArrowSerializableDataclass:
     @classmethod
     def deserialize_from_bytes(cls, data: bytes, ipc_validation: IpcValidation = IpcValidation.FULL) -> Self:
         """Rebuild an instance from :meth:`serialize_to_bytes` output."""
+        plan = _plan(cls)
+        if plan.codec is not None and type(data) is bytes:
+            row = decode_stream(plan.codec, data)
+            if row is not None:
+                return cls(**dict(zip(plan.names, row, strict=True)))
         reader = open_reader(pa.py_buffer(data))
         batches = [b for b in reader]
         if len(batches) != 1:

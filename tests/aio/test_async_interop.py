@@ -6,16 +6,14 @@ and its conformance runner (``--url``) against our ASGI app under uvicorn, with 
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.aio.factories import run
-from tests.http.servers import stop
+from tests.http.servers import run_url_runner, stop
 from tests.http.test_client_vs_peer import PEER_WORKER, _start, _stop
 from tests.http.test_conformance_http import CAP_TESTS, EXTERNAL_CAP_TESTS, PIPE_ONLY, _failures
 from tests.services import CountHeader, Everything, StreamService
@@ -94,21 +92,9 @@ def _runner_against_asgi(peer_python: Path, tmp_path: Path, cap: int | None) -> 
         env["VGI_TEST_MAX_RESPONSE_BYTES"] = str(cap)
     proc, port = uvicorn_server(env)
     try:
-        done = subprocess.run(
-            [
-                *(str(peer_python.parent / "vgi-rpc-test"), "--url", f"http://127.0.0.1:{port}", "--prefix", "/vgi"),
-                *("--format", "json", "--timeout", "60"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=500,
-            cwd=str(tmp_path),
-        )
+        return run_url_runner(peer_python, port, tmp_path)
     finally:
         stop(proc)
-    assert done.stdout.strip(), f"runner printed nothing (exit {done.returncode}): {done.stderr[-2000:]}"
-    report: dict[str, Any] = json.loads(done.stdout)
-    return report
 
 
 def test_runner_over_asgi_without_a_cap(peer_python: Path, tmp_path: Path) -> None:

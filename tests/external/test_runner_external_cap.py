@@ -9,7 +9,6 @@ pass. Counts pinned from its JSON.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from tests.external.stores import Store, objects
-from tests.http.servers import spawn_port_printer, stop
+from tests.http.servers import run_url_runner, spawn_port_printer, stop
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(600)]
 
@@ -45,20 +44,9 @@ def test_runner_cap_tests_with_s3_externalization(
         headers = httpx.options(f"http://127.0.0.1:{port}/vgi/health", timeout=30).headers
         assert headers["VGI-Externalization-Enabled"] == "true"
         assert headers["VGI-Max-Externalized-Response-Bytes"] == "33554432"
-        done = subprocess.run(
-            [
-                *(str(peer_python.parent / "vgi-rpc-test"), "--url", f"http://127.0.0.1:{port}", "--prefix", "/vgi"),
-                *("--filter", "http_response_cap.*", "--format", "json", "--timeout", "60"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=500,
-            cwd=str(tmp_path),
-        )
+        report = run_url_runner(peer_python, port, tmp_path, "--filter", "http_response_cap.*")
     finally:
         stop(proc)
-    assert done.stdout.strip(), f"runner printed nothing (exit {done.returncode}): {done.stderr[-2000:]}"
-    report = json.loads(done.stdout)
     failures = [f"{r['name']}: {r['error']}" for r in report["results"] if not r["passed"] and not r["skipped"]]
     assert report["failed"] == 0, failures
     assert {r["name"] for r in report["results"] if r["skipped"]} == SKIPPED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
@@ -77,3 +78,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+def run_url_runner(peer_python: Path, port: int, cwd: Path, *extra: str) -> dict[str, Any]:
+    """The reference conformance runner (``vgi-rpc-test --url``) against a server on *port*: its JSON report."""
+    done = subprocess.run(
+        [
+            *(str(peer_python.parent / "vgi-rpc-test"), "--url", f"http://127.0.0.1:{port}", "--prefix", "/vgi"),
+            *extra,
+            *("--format", "json", "--timeout", "60"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=500,
+        cwd=str(cwd),
+    )
+    assert done.stdout.strip(), f"runner printed nothing (exit {done.returncode}): {done.stderr[-2000:]}"
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report

@@ -8,15 +8,13 @@ need external storage, and the same pipe-only test).
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.http.servers import spawn_port_printer, stop
+from tests.http.servers import run_url_runner, spawn_port_printer, stop
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,21 +35,10 @@ def _runner(peer_python: Path, tmp_path: Path, *worker_args: str) -> dict[str, A
     cmd = [sys.executable, "-m", "vgi_rpc.conformance", "--http", "0", "--whoami-file", str(whoami), *worker_args]
     proc, port = spawn_port_printer(cmd, cwd=tmp_path)
     try:
-        done = subprocess.run(
-            [
-                *(str(peer_python.parent / "vgi-rpc-test"), "--url", f"http://127.0.0.1:{port}", "--prefix", "/vgi"),
-                *("--format", "json", "--timeout", "60"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=500,
-            cwd=str(tmp_path),
-        )
+        report = run_url_runner(peer_python, port, tmp_path)
     finally:
         stop(proc)
-    assert done.stdout.strip(), f"runner printed nothing (exit {done.returncode}): {done.stderr[-2000:]}"
     assert Path(whoami.read_text()).resolve() == (ROOT / "vgi_rpc" / "__init__.py").resolve()
-    report: dict[str, Any] = json.loads(done.stdout)
     return report
 
 

@@ -45,15 +45,6 @@ from .errors import RpcTimeoutError as RpcTimeoutError
 from .errors import TransportError as TransportError
 from .errors import VersionError as VersionError
 from .errors import VgiRpcError as VgiRpcError
-from .external import Compression as Compression
-from .external import ExternalLocationConfig as ExternalLocationConfig
-from .external import ExternalStorage as ExternalStorage
-from .external import FetchConfig as FetchConfig
-from .external import GCSStorage as GCSStorage
-from .external import S3Storage as S3Storage
-from .external import UploadUrl as UploadUrl
-from .external import UploadUrlProvider as UploadUrlProvider
-from .external import https_only_validator as https_only_validator
 from .introspect import introspect as introspect
 from .log import Level as Level
 from .log import Message as Message
@@ -70,19 +61,46 @@ from .transports.subprocess import connect as connect
 from .worker import run_server as run_server
 
 if TYPE_CHECKING:  # imported on first use at run time: falcon and httpx are the optional http extra
+    from .external import Compression as Compression
+    from .external import ExternalLocationConfig as ExternalLocationConfig
+    from .external import ExternalStorage as ExternalStorage
+    from .external import FetchConfig as FetchConfig
+    from .external import GCSStorage as GCSStorage
+    from .external import S3Storage as S3Storage
+    from .external import UploadUrl as UploadUrl
+    from .external import UploadUrlProvider as UploadUrlProvider
+    from .external import https_only_validator as https_only_validator
     from .http.client import http_connect as http_connect
     from .http.client import http_introspect as http_introspect
     from .http.server import make_wsgi_app as make_wsgi_app
 
 __version__ = "0.1.0"
 
-_LAZY = ("make_wsgi_app", "http_connect", "http_introspect")  # vgi_rpc.http, loaded on first use
+# loaded on first use: vgi_rpc.http (the http extra) and vgi_rpc.external (S3, GCS, the fetcher)
+_LAZY = {name: "vgi_rpc.http" for name in ("make_wsgi_app", "http_connect", "http_introspect")}
+_LAZY.update(
+    {
+        name: "vgi_rpc.external"
+        for name in (
+            "Compression",
+            "ExternalLocationConfig",
+            "ExternalStorage",
+            "FetchConfig",
+            "GCSStorage",
+            "S3Storage",
+            "UploadUrl",
+            "UploadUrlProvider",
+            "https_only_validator",
+        )
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module 'vgi_rpc' has no attribute {name!r}")
-    return getattr(importlib.import_module("vgi_rpc.http"), name)
+    return getattr(importlib.import_module(module), name)
 
 
 __all__ = [

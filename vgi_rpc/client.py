@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -28,9 +28,10 @@ from ._core.service import MethodSpec, ServiceSpec, service_spec
 from ._core.streams import AnnotatedBatch
 from .deadline import Watchdog
 from .errors import IPCError, ProtocolError, RpcTimeoutError, TransportError
-from .external.config import ExternalLocationConfig
-from .external.offload import ExternalOffload
 from .log import Message
+
+if TYPE_CHECKING:
+    from .external.config import ExternalLocationConfig
 
 __all__ = ["Driver", "ProtocolClass", "RpcConnection", "StreamChannel", "StreamSession"]
 
@@ -168,7 +169,11 @@ class RpcConnection(Generic[P]):
         self.turn_per_request = bool(getattr(self.driver, "turn_per_request", False))
         self.on_log = on_log
         self.ipc_validation = ipc_validation
-        external = ExternalOffload(external_location) if external_location is not None else None
+        external = None
+        if external_location is not None:  # the external extra, imported only when used
+            from .external.offload import ExternalOffload
+
+            external = ExternalOffload(external_location)
         self.offload = offload if offload is not None else getattr(transport, "offload", None) or external
         # parameters go through object storage only (a shared-memory side channel carries outputs and inputs)
         self.request_offload: Offload | None = external

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import secrets
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._core.describe import Reflection, ReflectionImpl
 from ._core.dispatch import Dispatcher, Hosted, reseed_request_ids
@@ -18,8 +17,6 @@ from ._core.observe import CallObserver
 from ._core.offload import Offload
 from ._core.service import service_spec
 from .errors import ConnectionClosedError, IPCError, TransportError
-from .external.config import ExternalLocationConfig
-from .external.offload import ExternalOffload
 
 # a forked worker (gunicorn) draws its own request-id prefix, not its parent's
 os.register_at_fork(after_in_child=reseed_request_ids)
@@ -28,6 +25,11 @@ __all__ = ["RpcServer"]
 
 _log = logging.getLogger("vgi_rpc.rpc")
 
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from .external.config import ExternalLocationConfig
 
 _private_loop: asyncio.AbstractEventLoop | None = None
 _private_loop_lock = threading.Lock()
@@ -40,6 +42,8 @@ def run_on_private_loop(coro: Any) -> Any:
     methods run there concurrently (a call blocks only its own serving thread), whatever
     transport serves them (pipe, WSGI, or the ASGI app's thread pool).
     """
+    import asyncio  # here: most programs never await anything, and asyncio is a slow import
+
     global _private_loop
     loop = _private_loop
     if loop is None:
@@ -88,6 +92,8 @@ class RpcServer:
         self.ipc_validation = ipc_validation or IpcValidation.FULL
         self.external_location = external_location
         if offload is None and external_location is not None:
+            from .external.offload import ExternalOffload  # the external extra, only when used
+
             offload = ExternalOffload(external_location)
         hosted = [Hosted(self.spec, implementation)]
         if enable_describe:
@@ -107,6 +113,8 @@ class RpcServer:
     def set_external_location(self, config: ExternalLocationConfig) -> None:
         """Use external storage from now on (as ``external_location=`` does); call it before serving."""
         self.external_location = config
+        from .external.offload import ExternalOffload
+
         self.dispatcher.set_offload(ExternalOffload(config))
 
     def add_observer(self, observer: CallObserver) -> None:

@@ -7,20 +7,16 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ._core.keys import TRANSPORT_SHM
 from .access_log import AccessLog
-from .external import (
-    Compression,
-    ExternalLocationConfig,
-    ExternalStorage,
-    GCSStorage,
-    S3Storage,
-    https_only_validator,
-)
 from .server import RpcServer
 from .transports.pipe import PipeTransport
 from .transports.shm import ShmAttacher
+
+if TYPE_CHECKING:  # the external extra is imported only when its flags are given
+    from .external import ExternalLocationConfig, ExternalStorage
 
 __all__ = [
     "access_log_option",
@@ -56,6 +52,8 @@ def add_external_arguments(parser: argparse.ArgumentParser) -> None:
 
 def external_config(options: argparse.Namespace) -> ExternalLocationConfig | None:
     """The external storage the flags added by :func:`add_external_arguments` describe, or None."""
+    from .external import Compression, ExternalLocationConfig, GCSStorage, S3Storage, https_only_validator
+
     storage: ExternalStorage
     if options.external_s3_bucket:
         storage = S3Storage(

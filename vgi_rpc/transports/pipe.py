@@ -21,11 +21,14 @@ import pyarrow as pa
 from .._core.ipc import IpcValidation
 from ..client import ProtocolClass, RpcConnection
 from ..errors import TransportError
-from ..external.config import ExternalLocationConfig
 from ..log import Message
 
 if TYPE_CHECKING:
     from ..server import RpcServer
+
+
+if TYPE_CHECKING:
+    from ..external.config import ExternalLocationConfig
 
 __all__ = ["PipeTransport", "make_pipe_pair", "serve_pipe"]
 

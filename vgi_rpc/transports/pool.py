@@ -18,14 +18,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._core.ipc import IpcValidation
 from ..client import ProtocolClass, RpcConnection
-from ..external.config import ExternalLocationConfig
 from ..log import Message
 from .shm import ShmPipeTransport, ShmSegment
 from .subprocess import StderrMode, SubprocessTransport
+
+if TYPE_CHECKING:
+    from ..external.config import ExternalLocationConfig
 
 __all__ = ["PoolMetrics", "WorkerPool"]
 

@@ -9,14 +9,16 @@ import logging
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from .._core.ipc import IpcValidation
 from ..client import ProtocolClass, RpcConnection
 from ..errors import ArgumentError, IPCError, MalformedStreamError, TransportError
-from ..external.config import ExternalLocationConfig
 from ..log import Message
 from .pipe import PipeTransport, _grow_pipe
+
+if TYPE_CHECKING:
+    from ..external.config import ExternalLocationConfig
 
 __all__ = ["StderrMode", "SubprocessTransport", "connect"]
 

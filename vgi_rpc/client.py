@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 import pyarrow as pa
 
@@ -57,6 +57,22 @@ class StreamChannel(Protocol):
 
     def close(self, output_ended: bool) -> Items:
         """End the call's input; return what was left of its output."""
+
+
+class AheadChannel(StreamChannel, Protocol):
+    """A stream channel that can send producer ticks ahead of their output (long streams)."""
+
+    def ticks_ahead(self) -> bool:
+        """Whether the producer accepted ticks ahead (on its output schema)."""
+
+    def send_tick(self) -> None:
+        """Send one plain tick without reading."""
+
+    def output(self, stop: Stop) -> tuple[Items, bool]:
+        """Read one turn's output without sending."""
+
+
+TICKS_AHEAD = 8  # ticks in flight while iterating a producer that accepted them
 
 
 class Driver(Protocol):
@@ -414,6 +430,13 @@ class StreamSession:
 
     def __iter__(self) -> Iterator[AnnotatedBatch]:
         try:
+            batch = self.tick()
+            if batch is None:
+                return
+            yield batch
+            if self._ticks_ahead():
+                yield from self._ahead()
+                return
             while True:
                 batch = self.tick()
                 if batch is None:
@@ -421,6 +444,33 @@ class StreamSession:
                 yield batch
         finally:
             self.close()
+
+    def _ticks_ahead(self) -> bool:
+        """Whether iteration may send ticks before their output is read (see :meth:`_ahead`)."""
+        if self._done or self._conn.offload is not None:  # a side channel's regions are lent one turn at a time
+            return False
+        accepted = getattr(self._channel, "ticks_ahead", None)  # long-stream drivers only
+        return accepted is not None and bool(accepted())
+
+    def _ahead(self) -> Iterator[AnnotatedBatch]:
+        """Iterate a producer of ours that accepted ticks ahead: up to TICKS_AHEAD ticks in flight.
+
+        The worker answers each tick as it reads it, so it produces the next batches while this
+        side reads and uses the last one, and neither waits for the other's wake-up per batch.
+        Batches arrive in order, one per tick, as in lock-step; what changes is that a loop left
+        early has let the producer run up to TICKS_AHEAD more times (their output is read and
+        dropped by ``close``). ``tick()`` keeps lock-step.
+        """
+        channel = cast(AheadChannel, self._channel)
+        send, output = channel.send_tick, channel.output
+        for _ in range(TICKS_AHEAD):
+            self._io(send)
+        while True:
+            out = self._take_turn(*self._io(output, is_data))
+            if out is None:
+                return
+            self._io(send)
+            yield out
 
     def exchange(self, batch: AnnotatedBatch | pa.RecordBatch) -> AnnotatedBatch:
         """Send one input batch and return the output batch it produced.

@@ -228,6 +228,19 @@ def test_streams_against_the_reference_worker(streams: tuple[StreamService, list
     assert proxy.ping() == "pong"
 
 
+def test_the_reference_worker_leaves_the_tick_ahead_offer_alone(streams: tuple[StreamService, list[Message]]) -> None:
+    """Our client offers ticks ahead on every stream call; 0.52.2 ignores the key and stays lock-step."""
+    proxy, _ = streams
+    with proxy.count(n=40) as session:
+        it = iter(session)
+        assert next(it).batch.column("i")[0].as_py() == 0
+        assert not session._channel.ticks_ahead()  # type: ignore[attr-defined]
+        assert [b.batch.column("i")[0].as_py() for b in it] == list(range(1, 40))
+    for _ in range(3):  # lock-step throughout: the connection stays in step
+        assert [b.batch.column("i")[0].as_py() for b in proxy.count(n=20)] == list(range(20))
+    assert proxy.ping() == "pong"
+
+
 def test_introspection_of_the_reference_worker_matches_our_hash(peer_python: Path) -> None:
     from vgi_rpc._core.describe import protocol_hash
     from vgi_rpc._core.service import service_spec

@@ -224,6 +224,7 @@ class StreamCall:
         self.output_schema: pa.Schema = stream.output_schema
         self.input_schema: pa.Schema = stream.input_schema
         self.is_exchange = stream.is_exchange
+        self.tick_ahead = False  # the client offered ticks ahead and this is a producer (Dispatcher.handle)
         self.phase = phase
         self.pending_logs = init_logs
         self.record = record

@@ -205,13 +205,23 @@ def decode_stream(codec: RowCodec, data: bytes) -> tuple[Any, ...] | None:
     return codec.decode([(schema_message, False), (data[len(schema_message) : -len(_EOS)], False)])
 
 
+def with_stream_offer(method: MethodSpec, extra: Mapping[bytes, bytes] | None) -> Mapping[bytes, bytes] | None:
+    """What our client adds to a stream call's request: the ticks-ahead offer (``keys.TICK_AHEAD``)."""
+    if not method.is_stream:
+        return extra
+    return {**(extra or {}), keys.TICK_AHEAD: b"1"}
+
+
 def request_codec(
     service: ServiceSpec, method: MethodSpec, extra: Mapping[bytes, bytes] | None = None
 ) -> RowCodec | None:
-    """The template of *method*'s request, when its parameters are all int/float/bool/str/bytes (or none)."""
+    """The template of *method*'s request as our client writes it (a stream call's with the offer).
+
+    Only when its parameters are all int/float/bool/str/bytes (or none).
+    """
     if any(p.encode is not None or p.decode is not None for p in method.params):
         return None
-    return row_codec(method.params_schema, request_metadata(service, method, extra))
+    return row_codec(method.params_schema, request_metadata(service, method, with_stream_offer(method, extra)))
 
 
 def result_codec(method: MethodSpec) -> RowCodec | None:

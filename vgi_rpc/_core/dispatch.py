@@ -362,6 +362,8 @@ class Dispatcher:
         request_id = record.request_id if record is not None else new_request_id()
         kwargs = dict(zip(bound.param_names, row, strict=True))
         reply = self._call(bound, kwargs, request_id, record, auth, offload or self.offload)
+        if bound.method.is_stream:  # a stream's template holds the offer (codec.with_stream_offer)
+            reply = _offered(reply, True)
         return self._finish(record, reply)
 
     def handle(
@@ -400,7 +402,8 @@ class Dispatcher:
             if batch is not None:
                 record.count_in(batch)
         request_id = record.request_id if record is not None else new_request_id()
-        return self._finish(record, self._invoke(bound, request, request_id, record, auth, offload or self.offload))
+        out = self._invoke(bound, request, request_id, record, auth, offload or self.offload)
+        return self._finish(record, _offered(out, keys.TICK_AHEAD in md))
 
     # -- observers ----------------------------------------------------------------------------
 
@@ -813,3 +816,10 @@ def _explain_mismatch(m: MethodSpec, declared: pa.Schema, got: pa.Schema) -> Non
                 f"but the request batch carried nullable={g.nullable}"
             )
     raise TypeError(f"{m.name}() request schema does not match: expected ({_schema_text(declared)})")
+
+
+def _offered(out: Reply | StreamCall, offer: bool) -> Reply | StreamCall:
+    """A producer whose client offered ticks ahead (``keys.TICK_AHEAD``) accepts (a long-stream driver says so)."""
+    if offer and isinstance(out, StreamCall) and not out.is_exchange:
+        out.tick_ahead = True
+    return out

@@ -24,6 +24,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from ..errors import ConnectionClosedError, IPCError, MalformedStreamError, TransportError
+from . import keys
 from .ipc import EOS, TICK, TICK_MESSAGE, Items, decode_stream, open_reader, schema_info, translated_errors
 
 __all__ = [
@@ -330,7 +331,7 @@ class BatchReader:
     recognised by its bytes and not decoded.
     """
 
-    __slots__ = ("_feed", "_frames", "_reader", "_ticks", "done", "schema")
+    __slots__ = ("_feed", "_frames", "_reader", "_ticks", "done", "schema", "tick_ahead")
 
     def __init__(self, frames: FrameReader) -> None:
         self._frames = frames
@@ -340,6 +341,11 @@ class BatchReader:
         if end:
             raise IPCError("an Arrow IPC stream ended before its schema")
         schema, dictionaries = _decode(_schema_info, message)
+        md = schema.metadata
+        # a producer accepting ticks ahead says so on its output schema: the protocol's, not the user's
+        self.tick_ahead = bool(md) and keys.TICK_AHEAD in md
+        if self.tick_ahead:
+            schema = schema.with_metadata({k: v for k, v in md.items() if k != keys.TICK_AHEAD})
         self.schema: pa.Schema = schema
         self._ticks = len(schema) == 0
         self._feed: MessageFeed | None = None

@@ -20,7 +20,7 @@ import pyarrow as pa
 from ..errors import ArgumentError, ProtocolError, RpcError
 from ..log import Message
 from . import keys, wirelog
-from .codec import request_codec, request_metadata, result_codec
+from .codec import request_codec, request_metadata, result_codec, with_stream_offer
 from .ipc import BIG_BYTES, EMPTY_SCHEMA, TICK, IpcValidation, Item, empty_batch, encode_chunks, encode_stream, validate
 from .messages import BatchKind, classify, parse_error, parse_log
 from .offload import Offload
@@ -75,7 +75,7 @@ class RequestEncoder:
         self, service: ServiceSpec, method: MethodSpec, extra_metadata: Mapping[bytes, bytes] | None = None
     ) -> None:
         self._method = method
-        md = request_metadata(service, method, extra_metadata)
+        md = request_metadata(service, method, with_stream_offer(method, extra_metadata))
         self._metadata = pa.KeyValueMetadata(md)
         self._names = [p.name for p in method.params]
         self._fixed = request_codec(service, method, extra_metadata)

@@ -45,6 +45,9 @@ TRACESTATE: Final = b"tracestate"
 
 # streams
 CANCEL: Final = b"vgi_rpc.cancel"
+# ours only, never sent by 0.52.2: a stream request offering ticks ahead of the output, and the
+# producer's output schema accepting the offer (docs/wire.md, "Ticks ahead")
+TICK_AHEAD: Final = b"vgi_rpc.tick_ahead"
 
 # capabilities (the __transport_options__ reply)
 TRANSPORT_SHM: Final = b"vgi_rpc.transport.shm"

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from ..errors import TransportError
+from . import keys
 from .calls import StreamCall
 from .codec import TICK_MESSAGE
 from .dispatch import Dispatcher, Reply
@@ -96,7 +97,7 @@ def _run_call(call: StreamCall, frames: FrameReader, write: Callable[[Any], None
         if call.header is not None:
             write(encode_stream(*call.header))
         reader = BatchReader(frames)
-        writer = StreamWriter(call.output_schema)
+        writer = StreamWriter(_accepting(call.output_schema) if call.tick_ahead else call.output_schema)
         while True:
             incoming = reader.next()
             turn = call.end() if incoming is None else call.step(*incoming)
@@ -113,6 +114,15 @@ def _run_call(call: StreamCall, frames: FrameReader, write: Callable[[Any], None
         raise
     finally:
         call.close()
+
+
+def _accepting(schema: pa.Schema) -> pa.Schema:
+    """A producer's output schema telling a client that offered ticks ahead that it may send them.
+
+    Nothing else changes on this side: a tick is answered when it is read, and after the output
+    ended the rest of the input (ticks sent ahead, then its end) is read and dropped.
+    """
+    return schema.with_metadata({**(schema.metadata or {}), keys.TICK_AHEAD: b"1"})
 
 
 # -- client -----------------------------------------------------------------------------------
@@ -188,6 +198,21 @@ class LongStreamCall:
             self._write(TICK_MESSAGE)  # ticks after the first: a constant message
         else:
             self.send(batch, metadata)
+        return self.output(stop)
+
+    # -- ticks ahead (a producer of ours accepted them on its output schema: keys.TICK_AHEAD) --------
+
+    def ticks_ahead(self) -> bool:
+        """Whether the output stream accepted ticks sent before their output was read."""
+        reader = self._reader
+        return reader is not None and reader.tick_ahead
+
+    def send_tick(self) -> None:
+        """Send one plain tick without reading (after the first: the input stream is open)."""
+        self._write(TICK_MESSAGE)
+
+    def output(self, stop: Callable[[pa.RecordBatch, dict[bytes, bytes] | None], bool]) -> tuple[Items, bool]:
+        """Read one turn's output: up to the first item *stop* accepts, or the output's end."""
         reader = self._reader
         if reader is not None:  # the usual turn: one plain data batch
             incoming = reader.next()
@@ -227,7 +252,12 @@ class LongStreamCall:
             self._write(writer.take())
         if output_ended:
             return []
-        return self.receive(_never)[0]
+        rest: Items = []
+        while True:  # after ticks sent ahead, their batches come first: dropped, their logs kept
+            items, ended = self.receive(_never)
+            rest.extend(item for item in items if item[1] is not None)
+            if ended:
+                return rest
 
 
 def _never(batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> bool:

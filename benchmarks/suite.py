@@ -317,11 +317,32 @@ while n := stdin.readinto(buf):
     got += n
 print(json.dumps({"bytes": got, "ns": time.perf_counter_ns() - t0}))
 """
-PING_WORKER = """
+# both ends of the pipe floor may busy-wait before a read, as ours does (transports/pipe.py):
+# poll, yield, poll again, for at most the given microseconds (0: block at once)
+PING_SPIN = """
+import os, select, time
+def spinner(fd, seconds):
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    def spin():
+        if not seconds or poller.poll(0):
+            return
+        deadline = time.perf_counter() + seconds
+        while True:
+            os.sched_yield()
+            if poller.poll(0) or time.perf_counter() > deadline:
+                return
+    return spin
+"""
+PING_WORKER = (
+    PING_SPIN
+    + """
 import os, sys
 size, reply = int(sys.argv[1]), b"\\xab" * int(sys.argv[2])
+spin = spinner(0, float(sys.argv[3]) / 1e6)
 while True:
     got = 0
+    spin()
     while got < size:
         chunk = os.read(0, size - got)
         if not chunk:
@@ -329,13 +350,18 @@ while True:
         got += len(chunk)
     os.write(1, reply)
 """
-PING_CLIENT = """
+)
+PING_CLIENT = (
+    PING_SPIN
+    + """
 import json, os, subprocess, sys, time
 size, reply, budget, least = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 worker = subprocess.Popen(json.loads(sys.argv[5]), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 out, inp, request = worker.stdin.fileno(), worker.stdout.fileno(), b"\\xcd" * size
+spin = spinner(inp, float(sys.argv[6]) / 1e6)
 def call():
     os.write(out, request)
+    spin()
     got = 0
     while got < reply:
         got += len(os.read(inp, reply - got))
@@ -352,6 +378,7 @@ worker.stdin.close()
 worker.wait()
 print(json.dumps(times))
 """
+)
 MEMCPY = """
 import json, sys, time
 size, budget = int(sys.argv[1]), float(sys.argv[2])
@@ -398,24 +425,27 @@ def pipe_roundtrip_once(plan: Plan, placement: str) -> None:
     """The unary floor: a noop-sized request and reply through two pipes, one ``write`` and ``read`` each way.
 
     No Arrow and no framing: the system calls and the process wake-ups every call over a pipe pays.
+    Run twice, blocking at once and busy-waiting 50 us before each read as ours does (the second
+    spares the wake-up across CPUs, the first the yields on one CPU); the calls of both count.
     """
     key = ("pipe_roundtrip", "floor", placement, "floor")
     if key not in plan.claimed:
         plan.claimed.append(key)
     client_cpu, other_cpu = plan.cpus
-    worker = [sys.executable, "-c", PING_WORKER, "600", "400"]  # about noop's request and reply
-    if placement == "split":
-        worker = ["taskset", "-c", str(other_cpu), *worker]
-    args = ["600", "400", str(plan.args.budget), str(plan.args.min_calls), json.dumps(worker)]
-    out = subprocess.run(
-        [sys.executable, "-c", PING_CLIENT, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        preexec_fn=pinned(client_cpu),
-    ).stdout
-    plan.record(key, json.loads(out))
+    for spin_us in ("0", "50"):
+        worker = [sys.executable, "-c", PING_WORKER, "600", "400", spin_us]  # about noop's request and reply
+        if placement == "split":
+            worker = ["taskset", "-c", str(other_cpu), *worker]
+        args = ["600", "400", str(plan.args.budget / 2), str(plan.args.min_calls), json.dumps(worker), spin_us]
+        out = subprocess.run(
+            [sys.executable, "-c", PING_CLIENT, *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            preexec_fn=pinned(client_cpu),
+        ).stdout
+        plan.record(key, json.loads(out))
 
 
 PIPE_FLOORS = {"raw_pipe": raw_pipe_once, "pipe_roundtrip": pipe_roundtrip_once}

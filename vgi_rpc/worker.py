@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from ._core.keys import TRANSPORT_SHM
 from .access_log import AccessLog
 from .server import RpcServer
-from .transports.pipe import PipeTransport
+from .transports.pipe import SPIN_SECONDS, PipeTransport
 from .transports.shm import ShmAttacher
 
 if TYPE_CHECKING:  # the external extra is imported only when its flags are given
@@ -162,6 +162,7 @@ def run_server(
     transport = PipeTransport(
         os.fdopen(os.dup(0), "rb", buffering=1 << 16),
         os.fdopen(out_fd, "wb", buffering=0),
+        spin=SPIN_SECONDS,  # the client is another process
     )
     attacher = ShmAttacher()  # a client that advertises a shared-memory segment gets big batches through it
     server.dispatcher.transport_options[TRANSPORT_SHM] = b"true"

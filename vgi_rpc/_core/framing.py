@@ -135,7 +135,7 @@ def custom_metadata(message: bytes | bytearray | memoryview) -> dict[bytes, byte
 class FrameReader:
     """Reads whole IPC messages and streams from a blocking byte source."""
 
-    __slots__ = ("_last_eos", "_max_body", "_peek", "_read", "_readinto", "has_metadata")
+    __slots__ = ("_buffered", "_last_eos", "_max_body", "_peek", "_read", "_readinto", "_wait", "has_metadata")
 
     def __init__(
         self,
@@ -143,11 +143,18 @@ class FrameReader:
         readinto: Callable[[Any], int] | None = None,
         peek: Callable[[int], bytes] | None = None,
         max_body: int = MAX_BODY_BYTES,
+        wait: Callable[[], None] | None = None,
     ) -> None:
-        """*max_body* bounds a message body before it is allocated (a source in memory knows its size)."""
+        """*max_body* bounds a message body before it is allocated (a source in memory knows its size).
+
+        *wait*, with *peek*, is called before reading when nothing is left in the source's buffer
+        (a pipe's short busy-wait for its peer's bytes, so that a wake-up is not needed).
+        """
         self._read = read
         self._readinto = readinto
         self._peek = peek
+        self._wait = wait if peek is not None else None
+        self._buffered = 0  # bytes left in the source's buffer after the last read (-1: unknown)
         self._max_body = max_body
         self.has_metadata = False  # whether the last message read carries custom metadata
         self._last_eos: bytes | bytearray | memoryview = b""
@@ -184,18 +191,26 @@ class FrameReader:
         if self._peek is not None and not first:
             # fast path: a message already whole in the source's buffer is taken with one read
             # (peek returns what is buffered, or blocks for the first bytes when nothing is)
+            if not self._buffered and self._wait is not None:
+                self._wait()
             data = self._peek(8)
-            if len(data) >= 16 and data[:4] == _CONTINUATION:
+            if len(data) >= 8 and data[:4] == _CONTINUATION:
                 length = _I32(data, 4)[0]
+                if not length:  # the end-of-stream marker
+                    self.has_metadata = False
+                    self._buffered = len(data) - 8
+                    return self._read(8), True
                 if 0 < length <= MAX_METADATA_BYTES and len(data) >= 8 + length:
                     # parse within the metadata only: an offset past it is malformed, as below
                     body, self.has_metadata = message_layout(memoryview(data)[: 8 + length], 8)
                     total = 8 + length + body
                     if len(data) >= total:
+                        self._buffered = len(data) - total
                         return self._read(total), False
         return self._read_message(first)
 
     def _read_message(self, first: bytes) -> tuple[bytes | bytearray | memoryview, bool]:
+        self._buffered = -1  # read in pieces: what stays buffered is not known
         if len(first) < 4:
             prefix = first + self._exact(4 - len(first), _BOUNDARY if not first else "a message")
         else:
@@ -241,8 +256,12 @@ class FrameReader:
         The end-of-stream marker is consumed but not returned. None at a clean end of input.
         """
         if self._peek is not None:
-            if not self._peek(1):
+            if not self._buffered and self._wait is not None:
+                self._wait()
+            ready = self._peek(1)
+            if not ready:
                 return None
+            self._buffered = len(ready)
             first = b""
         else:
             first = self._read(4)

@@ -49,7 +49,12 @@ class ByteStream(Protocol):
 
 def frame_reader(stream: ByteStream) -> FrameReader:
     """A FrameReader over *stream*, using its ``readinto`` and ``peek`` when it has them."""
-    return FrameReader(stream.read, getattr(stream, "readinto", None), getattr(stream, "peek", None))
+    return FrameReader(
+        stream.read,
+        getattr(stream, "readinto", None),
+        getattr(stream, "peek", None),
+        wait=getattr(stream, "spin", None),
+    )
 
 
 def _read_messages(frames: FrameReader) -> Messages | None:

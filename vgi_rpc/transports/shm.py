@@ -239,6 +239,7 @@ class ShmPipeTransport:
         self.read = pipe.read
         self.readinto = pipe.readinto
         self.peek = pipe.peek
+        self.spin = pipe.spin
 
     def write(self, data: Any) -> None:
         """Send bytes on the pipe."""

@@ -15,7 +15,7 @@ from .._core.ipc import IpcValidation
 from ..client import ProtocolClass, RpcConnection
 from ..errors import ArgumentError, IPCError, MalformedStreamError, TransportError
 from ..log import Message
-from .pipe import PipeTransport, _grow_pipe
+from .pipe import SPIN_SECONDS, PipeTransport, _grow_pipe
 
 if TYPE_CHECKING:
     from ..external.config import ExternalLocationConfig
@@ -78,7 +78,7 @@ class SubprocessTransport(PipeTransport):
             self._stderr_thread.start()
         _log.debug("spawned worker pid=%d cmd=%r", self.process.pid, cmd)
         reader = open(self.process.stdout.fileno(), "rb", buffering=1 << 16, closefd=False)  # noqa: SIM115
-        super().__init__(reader, self.process.stdin)
+        super().__init__(reader, self.process.stdin, spin=SPIN_SECONDS)  # the worker is another process
 
     @property
     def pid(self) -> int:

@@ -69,7 +69,8 @@ def conformance_url(peer_python: Path, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture
 def conformance(conformance_url: str) -> Iterator[tuple[ConformanceService, list[Message]]]:
     logs: list[Message] = []
-    with http_connect(ConformanceService, conformance_url, prefix="", on_log=logs.append) as proxy:
+    # compression on, as across hosts (to 127.0.0.1 it is off by default): zstd both ways with 0.52.2
+    with http_connect(ConformanceService, conformance_url, prefix="", on_log=logs.append, compression=True) as proxy:
         yield proxy, logs
 
 
@@ -195,13 +196,46 @@ def test_user_client_headers_and_415_retry(conformance_url: str) -> None:
     with httpx.Client(
         transport=transport, headers={"X-Extra": "yes"}, event_hooks={"request": [lambda r: sent.append(r.headers)]}
     ) as client:
-        with http_connect(ConformanceService, conformance_url, prefix="", client=client) as proxy:
+        with http_connect(ConformanceService, conformance_url, prefix="", client=client, compression=True) as proxy:
             assert proxy.echo_string(value="z" * 5000) == "z" * 5000  # 415, new probe, plain retry
             assert proxy.echo_string(value="q" * 5000) == "q" * 5000
         assert not client.is_closed  # a user's client stays open
     assert transport.refused == 1
     assert all(h["x-extra"] == "yes" and h["vgi-accept-max-response-bytes"] == "268435456" for h in sent)
     assert [h.get("content-encoding") for h in sent if "content-type" in h] == ["zstd", None, None]
+
+
+@pytest.mark.parametrize("compression", [None, True, False])
+def test_compression_is_off_to_a_loopback_host_unless_asked_for(conformance_url: str, compression: bool | None) -> None:
+    """Bodies over 127.0.0.1 go plain by default (both ways, 0.52.2's server too); compression=True zstds them."""
+    requests: list[httpx.Headers] = []
+    responses: list[httpx.Headers] = []
+    with (
+        httpx.Client(
+            event_hooks={
+                "request": [lambda r: requests.append(r.headers)],
+                "response": [lambda r: responses.append(r.headers)],
+            }
+        ) as client,
+        http_connect(ConformanceService, conformance_url, prefix="", client=client, compression=compression) as proxy,
+    ):
+        big = "y" * 200_000
+        assert proxy.echo_string(value=big) == big
+    posted = [h for h in requests if "content-type" in h]
+    coded = {h.get("content-encoding") for h in posted}, {h.get("content-encoding") for h in responses[1:]}
+    if compression:
+        assert coded == ({"zstd"}, {"zstd"})
+        assert all(h["accept-encoding"] == "zstd, gzip" for h in posted)
+    else:
+        assert coded == ({None}, {None})
+        assert all(h["accept-encoding"] == "identity" for h in posted)
+
+
+def test_loopback_hosts() -> None:
+    from vgi_rpc.http.client_rules import is_loopback
+
+    assert all(map(is_loopback, ["http://127.0.0.1:8000", "http://127.3.4.5", "http://localhost", "https://[::1]:9"]))
+    assert not any(map(is_loopback, ["http://10.0.0.1", "https://example.com/vgi", "http://[2001:db8::1]:80", "x"]))
 
 
 def test_http_failures_are_transport_errors(conformance_url: str) -> None:

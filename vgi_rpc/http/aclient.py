@@ -108,8 +108,9 @@ class AsyncHttpDriver:
         max_response_bytes: int = wire.CLIENT_MAX_RESPONSE_BYTES,
         compress_min_bytes: int = COMPRESS_MIN_BYTES,
         max_connections: int = 100,
+        compression: bool | None = None,
     ) -> None:
-        self.rules = ClientRules(base_url, prefix, max_response_bytes, compress_min_bytes)
+        self.rules = ClientRules(base_url, prefix, max_response_bytes, compress_min_bytes, compression)
         self._probing: asyncio.Lock | None = None
         self._max_connections = max_connections
         self._http: _Aiohttp | _Httpx | None = None
@@ -209,6 +210,7 @@ def ahttp_connect(
     ipc_validation: IpcValidation = ...,
     client: Any | None = ...,
     timeout: float | None = ...,
+    compression: bool | None = ...,
 ) -> contextlib.AbstractAsyncContextManager[P]: ...
 @overload
 def ahttp_connect(
@@ -221,6 +223,7 @@ def ahttp_connect(
     ipc_validation: IpcValidation = ...,
     client: Any | None = ...,
     timeout: float | None = ...,
+    compression: bool | None = ...,
 ) -> contextlib.AbstractAsyncContextManager[Any]: ...
 def ahttp_connect(
     protocol: ProtocolClass[Any],
@@ -232,6 +235,7 @@ def ahttp_connect(
     ipc_validation: IpcValidation = IpcValidation.FULL,
     client: Any | None = None,
     timeout: float | None = None,
+    compression: bool | None = None,
 ) -> contextlib.AbstractAsyncContextManager[Any]:
     """Yield an async proxy calling the server at *base_url* + *prefix* over HTTP.
 
@@ -239,9 +243,10 @@ def ahttp_connect(
     ``aiohttp.ClientSession`` (auth, headers, proxies), used as given and left open; without
     one an aiohttp session is made and closed at the end. *timeout* (seconds, per request)
     raises ``RpcTimeoutError`` for that call. *twin*: an async twin of *protocol* (see
-    :func:`vgi_rpc.aio.aconnect`), used to type the proxy.
+    :func:`vgi_rpc.aio.aconnect`), used to type the proxy. *compression*: as for
+    :func:`vgi_rpc.http.http_connect` (None: on, except to a loopback host).
     """
-    return _ahttp_connect(protocol, base_url, twin, prefix, on_log, ipc_validation, client, timeout)
+    return _ahttp_connect(protocol, base_url, twin, prefix, on_log, ipc_validation, client, timeout, compression)
 
 
 @contextlib.asynccontextmanager
@@ -254,8 +259,9 @@ async def _ahttp_connect(
     ipc_validation: IpcValidation,
     client: Any | None,
     timeout: float | None,
+    compression: bool | None,
 ) -> AsyncIterator[Any]:
-    driver = AsyncHttpDriver(base_url, prefix=prefix, client=client)
+    driver = AsyncHttpDriver(base_url, prefix=prefix, client=client, compression=compression)
     connection: AsyncRpcConnection[Any] = AsyncRpcConnection(
         protocol, driver, on_log, ipc_validation=ipc_validation, timeout=timeout, twin=twin
     )

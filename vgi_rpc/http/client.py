@@ -52,8 +52,9 @@ class HttpDriver:
         timeout: float | None = None,
         max_response_bytes: int = wire.CLIENT_MAX_RESPONSE_BYTES,
         compress_min_bytes: int = COMPRESS_MIN_BYTES,
+        compression: bool | None = None,
     ) -> None:
-        self.rules = ClientRules(base_url, prefix, max_response_bytes, compress_min_bytes)
+        self.rules = ClientRules(base_url, prefix, max_response_bytes, compress_min_bytes, compression)
         # a user's client is used as given (auth, headers, proxies) and left open
         self.session: HttpSession = (
             default_session(self.rules.base_url, timeout) if client is None else HttpxSession(client, timeout=timeout)
@@ -131,6 +132,7 @@ def http_connect(
     ipc_validation: IpcValidation = IpcValidation.FULL,
     client: httpx.Client | None = None,
     timeout: float | None = None,
+    compression: bool | None = None,
 ) -> Iterator[P]:
     """Yield a typed proxy calling the server at *base_url* + *prefix* over HTTP.
 
@@ -138,8 +140,10 @@ def http_connect(
     and left open; without one, keep-alive connections of the standard library's ``http.client``
     are made and closed at the end (httpx when the environment sets a proxy for *base_url*).
     *timeout* (seconds, per request; None: wait forever): an overrun raises ``RpcTimeoutError``.
+    *compression*: whether request bodies are zstd-compressed and compressed responses asked
+    for; None (the default): yes, except to a loopback host, where it only costs CPU.
     """
-    driver = HttpDriver(base_url, prefix=prefix, client=client, timeout=timeout)
+    driver = HttpDriver(base_url, prefix=prefix, client=client, timeout=timeout, compression=compression)
     try:
         with RpcConnection(
             protocol, driver, on_log=on_log, external_location=external_location, ipc_validation=ipc_validation

@@ -12,9 +12,11 @@ a plain dict of lower-case names and the case-insensitive mappings of httpx and 
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 
@@ -25,7 +27,7 @@ from ..errors import ProtocolError, TransportError
 from . import wire
 from .coding import BodyTooLarge, compress, decompress
 
-__all__ = ["COMPRESS_MIN_BYTES", "ClientRules", "Messages", "TurnChannel", "routing"]
+__all__ = ["COMPRESS_MIN_BYTES", "ClientRules", "Messages", "TurnChannel", "is_loopback", "routing"]
 
 Messages = list[tuple[bytes | bytearray | memoryview, bool]]
 COMPRESS_MIN_BYTES = 1024  # smaller request bodies go uncompressed (IPC framing barely compresses)
@@ -77,6 +79,17 @@ def _body_message(body: bytes) -> str:
     return json.dumps(doc)[:500]
 
 
+def is_loopback(base_url: str) -> bool:
+    """Whether *base_url* names this machine (127.0.0.0/8, ::1, localhost)."""
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class ClientRules:
     """What an HTTP client sends and how it reads the answers, for one server (base URL + prefix)."""
 
@@ -86,11 +99,15 @@ class ClientRules:
         prefix: str = wire.DEFAULT_PREFIX,
         max_response_bytes: int = wire.CLIENT_MAX_RESPONSE_BYTES,
         compress_min_bytes: int = COMPRESS_MIN_BYTES,
+        compression: bool | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.prefix = _normal_prefix(prefix)
         self.max_response_bytes = max_response_bytes
         self.compress_min_bytes = compress_min_bytes
+        # bodies compressed (and compressed responses asked for): by default not to a loopback host,
+        # where compressing costs CPU on both ends and saves nothing (the bytes never leave memory)
+        self.compression = not is_loopback(self.base_url) if compression is None else compression
         self.encodings: tuple[str, ...] | None = None  # response codings the server advertises (None: not probed)
         self.max_request_bytes: int | None = None
 
@@ -142,6 +159,8 @@ class ClientRules:
 
         Call after the probe (``encodings`` known).
         """
+        if not self.compression:
+            return body, {wire.CONTENT_TYPE: wire.ARROW, wire.ACCEPT_ENCODING: "identity"}
         headers = {wire.CONTENT_TYPE: wire.ARROW, wire.ACCEPT_ENCODING: "zstd, gzip"}
         if len(body) < self.compress_min_bytes or not self.encodings:
             return body, headers

@@ -435,7 +435,7 @@ def decode_messages(messages: list[tuple[bytes | bytearray | memoryview, bool]])
     try:
         schema, dictionaries = schema_info(bytes(messages[0][0]))
         if dictionaries:
-            return decode_stream(b"".join([*(m for m, _ in messages), EOS]))
+            return _DICTIONARY_STREAMS.decode(messages)
         items: Items = []
         for message, has_metadata in messages[1:]:
             batch = pa.ipc.read_record_batch(pa.py_buffer(message), schema)
@@ -445,6 +445,95 @@ def decode_messages(messages: list[tuple[bytes | bytearray | memoryview, bool]])
     except IPCError as exc:
         raise MalformedStreamError(str(exc)) from exc
     return schema, items
+
+
+_RECORD_BATCH: Final = 3  # flatbuffer MessageHeader.RecordBatch
+
+
+def _is_record_batch(message: bytes | bytearray | memoryview) -> bool:
+    """Whether one encapsulated message is a record batch (``Message.header_type``, field 1)."""
+    start, end = _metadata_bounds(message)
+    buf = bytes(message[:end])
+    try:
+        table = start + _U32(buf, start)[0]
+        at = _field(buf, table, 1)
+        return bool(at) and buf[at] == _RECORD_BATCH
+    except (struct.error, IndexError):
+        return False
+
+
+class _DictionaryStreams:
+    """One-batch streams with dictionary-encoded columns, decoded without pyarrow's stream reader.
+
+    A request with an Enum argument carries its dictionary in the stream, and a client sends the
+    same schema and dictionary messages call after call (one set per member). The first stream
+    with a given prefix (schema and dictionary messages, byte for byte) is decoded by pyarrow's
+    reader; when it held one record batch whose dictionary columns are all top-level, the
+    dictionaries are kept, and a later stream with that prefix has its record batch read against
+    the index types and its dictionary columns rebuilt around the kept dictionaries (indices
+    checked). Anything else goes to pyarrow's reader every time.
+    """
+
+    __slots__ = ("_known",)
+    _MAX = 256
+
+    def __init__(self) -> None:
+        # prefix bytes -> (index-typed schema, schema, {column: dictionary}), or None: not templatable
+        self._known: dict[bytes, tuple[pa.Schema, pa.Schema, dict[int, pa.Array]] | None] = {}
+
+    def decode(self, messages: list[tuple[bytes | bytearray | memoryview, bool]]) -> tuple[pa.Schema, Items]:
+        last, has_metadata = messages[-1]
+        prefix = b"".join([bytes(m) for m, _ in messages[:-1]]) if len(messages) > 2 else b""
+        known = self._known.get(prefix) if prefix else None
+        if known is not None and _is_record_batch(last):
+            plain, schema, dictionaries = known
+            batch = pa.ipc.read_record_batch(pa.py_buffer(last), plain)
+            columns = [
+                pa.DictionaryArray.from_arrays(column, dictionaries[i]) if i in dictionaries else column
+                for i, column in enumerate(batch.columns)
+            ]
+            rebuilt = pa.RecordBatch.from_arrays(columns, schema=schema)
+            return schema, [(rebuilt, custom_metadata(last) if has_metadata else None)]
+        schema, items = decode_stream(b"".join([*(m for m, _ in messages), EOS]))
+        if prefix and prefix not in self._known:
+            if len(self._known) >= self._MAX:
+                self._known.clear()
+            self._known[prefix] = _dictionary_template(schema, items, last)
+        return schema, items
+
+
+def _dictionary_template(
+    schema: pa.Schema, items: Items, last: bytes | bytearray | memoryview
+) -> tuple[pa.Schema, pa.Schema, dict[int, pa.Array]] | None:
+    """What ``_DictionaryStreams`` keeps of a stream decoded by pyarrow (None: not a one-batch, top-level case)."""
+    if len(items) != 1 or not _is_record_batch(last):
+        return None
+    batch = items[0][0]
+    dictionaries: dict[int, pa.Array] = {}
+    fields = []
+    for i, field in enumerate(schema):
+        if pa.types.is_dictionary(field.type):
+            dictionaries[i] = batch.column(i).dictionary
+            fields.append(field.with_type(field.type.index_type))
+        elif "dictionary" in str(field.type):  # a dictionary inside a nested type: pyarrow's reader
+            return None
+        else:
+            fields.append(field)
+    plain = pa.schema(fields, metadata=schema.metadata)
+    try:  # the template must give back exactly what pyarrow read
+        again = pa.ipc.read_record_batch(pa.py_buffer(last), plain)
+        columns = [
+            pa.DictionaryArray.from_arrays(c, dictionaries[i]) if i in dictionaries else c
+            for i, c in enumerate(again.columns)
+        ]
+        if not pa.RecordBatch.from_arrays(columns, schema=schema).equals(batch):
+            return None
+    except (pa.ArrowException, ValueError):
+        return None
+    return plain, schema, dictionaries
+
+
+_DICTIONARY_STREAMS = _DictionaryStreams()
 
 
 def _schema_info(buffer: pa.Buffer) -> tuple[pa.Schema, bool]:

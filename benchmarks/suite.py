@@ -19,8 +19,11 @@ Workloads (``--only``: names or groups, and/or transports):
   the same floor stands beside the unary calls under gunicorn (side ``floor``, one POST a call);
 * floors: ``raw_pipe`` (the download's bytes through ``os.pipe`` between two processes),
   ``pipe_roundtrip`` (a noop-sized request and reply through two pipes: the system calls and
-  wake-ups of any unary call over a pipe) and ``memcpy`` (a 64 MiB copy in one process); the
-  pipe floors run inside the subprocess rounds.
+  wake-ups of any unary call over a pipe), ``ipc_exchange`` (``exchange20`` by hand: a three-row
+  batch serialized, echoed and decoded 20 times over two pipes, no framework), ``arrow_spawn``
+  (start a Python that imports pyarrow, one round trip, its exit: what ``spawn`` cannot go below)
+  and ``memcpy`` (a 64 MiB copy in one process); the pipe floors run inside the subprocess rounds
+  (the two round-trip floors both blocking and busy-waiting 50 µs, as ours does).
 
 Transports: ``inproc`` (``serve_pipe``), ``subprocess`` (``connect``), ``pool`` (``WorkerPool``),
 ``pool-shm`` (``WorkerPool(shm_size=...)``), ``shm`` (``ShmPipeTransport``), and HTTP under
@@ -77,7 +80,7 @@ GROUPS = {
     "spawn": ["spawn"],
     "import": ["import"],
     "load": ["load"],
-    "floors": ["raw_pipe", "pipe_roundtrip", "memcpy"],
+    "floors": ["raw_pipe", "pipe_roundtrip", "ipc_exchange", "arrow_spawn", "memcpy"],
 }
 WORKLOADS = [w for group in GROUPS.values() for w in group]
 PIPE_TRANSPORTS = ["inproc", "subprocess", "pool", "pool-shm", "shm"]
@@ -126,14 +129,17 @@ def ours_313() -> Path:
 
     The venv is this suite's own, one per checkout (``suite-ours-3.13-<hash of the path>`` in the
     peer cache): the shared ``ours-3.13`` venv of tests/refpeer.py is rebuilt for whichever
-    checkout asks for it and holds no web server.
+    checkout asks for it and holds no web server. Ours gets the extras the reference is installed
+    with (HTTP and S3): without python-dateutil (boto3 brings it) pyarrow retries a failing import
+    on every ``RecordBatch.from_pydict`` on 3.13, and the benchmark's own client code would cost
+    ~50 µs more per call on our side than on the reference's.
     """
     import hashlib
 
     from tests.refpeer import _build, _cache_dir, find_python313
 
     tag = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
-    packages = ["--config-settings", "editable_mode=compat", "-e", f"{ROOT}[http]", "waitress", "gunicorn"]
+    packages = ["--config-settings", "editable_mode=compat", "-e", f"{ROOT}[http,s3]", "waitress", "gunicorn"]
     return _build(_cache_dir() / f"suite-ours-3.13-{tag}", find_python313(), packages, f"suite:{ROOT}:{packages}")
 
 
@@ -462,7 +468,139 @@ def pipe_roundtrip_once(plan: Plan, placement: str) -> None:
         plan.record(key, json.loads(out))
 
 
-PIPE_FLOORS = {"raw_pipe": raw_pipe_once, "pipe_roundtrip": pipe_roundtrip_once}
+SPAWN_CLIENT = """
+import json, os, subprocess, sys, time
+budget, least, worker = float(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
+def once():
+    proc = subprocess.Popen(worker, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    proc.stdin.write(b"\\xcd" * 600)
+    got = 0
+    while got < 400:
+        got += len(proc.stdout.read(400 - got))
+    proc.stdin.close()
+    proc.wait()
+once()
+times, clock = [], time.perf_counter_ns
+stop_at = clock() + int(budget * 1e9)
+while len(times) < least or clock() < stop_at:
+    t0 = clock()
+    once()
+    times.append(clock() - t0)
+print(json.dumps(times))
+"""
+SPAWN_WORKER = "import pyarrow\n" + PING_WORKER  # what any Arrow worker imports, then one round trip
+
+
+def arrow_spawn_once(plan: Plan, placement: str) -> None:
+    """The spawn floor: start a Python that imports pyarrow, one noop-sized round trip, its exit.
+
+    What ``spawn`` (start a worker, first call, close) cannot go below on this interpreter.
+    """
+    key = ("arrow_spawn", "floor", placement, "floor")
+    if key not in plan.claimed:
+        plan.claimed.append(key)
+    client_cpu, other_cpu = plan.cpus
+    worker = [sys.executable, "-c", SPAWN_WORKER, "600", "400", "0"]
+    if placement == "split":
+        worker = ["taskset", "-c", str(other_cpu), *worker]
+    args = [str(plan.args.budget), str(max(3, plan.args.min_calls // 100)), json.dumps(worker)]
+    out = subprocess.run(
+        [sys.executable, "-c", SPAWN_CLIENT, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=pinned(client_cpu),
+    ).stdout
+    plan.record(key, json.loads(out))
+
+
+IPC_EXCHANGE = (
+    PING_SPIN
+    + """
+import json, os, subprocess, sys, time
+import pyarrow as pa
+schema = pa.schema([("v", pa.int64())])
+size = len(pa.record_batch([pa.array([1, 2, 3])], schema=schema).serialize())
+spin_us = float(sys.argv[1])
+def read_exact(fd, n):
+    parts, got = [], 0
+    while got < n:
+        part = os.read(fd, n - got)
+        if not part:
+            return b""
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+def echo(inp, out, batch):  # one round: the batch out as an IPC message, read back and decoded
+    os.write(out, batch.serialize())
+    spin(inp)
+    return pa.ipc.read_record_batch(pa.py_buffer(read_exact(inp, size)), schema)
+if len(sys.argv) == 2:  # the worker: decode each message and send the batch back
+    wait = spinner(0, spin_us / 1e6)
+    while True:
+        wait()
+        data = read_exact(0, size)
+        if not data:
+            sys.exit(0)
+        os.write(1, pa.ipc.read_record_batch(pa.py_buffer(data), schema).serialize())
+rounds, budget, least, worker = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5])
+proc = subprocess.Popen(worker, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+inp, out = proc.stdout.fileno(), proc.stdin.fileno()
+waiter = spinner(inp, spin_us / 1e6)
+spin = lambda fd: waiter()
+batch = pa.record_batch([pa.array([1, 2, 3])], schema=schema)
+def exchange():
+    for _ in range(rounds):
+        echo(inp, out, batch)
+warm_until = time.perf_counter() + budget / 10
+while time.perf_counter() < warm_until:
+    exchange()
+times, clock = [], time.perf_counter_ns
+stop_at = clock() + int(budget * 1e9)
+while len(times) < least or clock() < stop_at:
+    t0 = clock()
+    exchange()
+    times.append(clock() - t0)
+proc.stdin.close()
+proc.wait()
+print(json.dumps(times))
+"""
+)
+
+
+def ipc_exchange_once(plan: Plan, placement: str) -> None:
+    """The exchange floor: 20 rounds of a three-row batch as hand-written Arrow IPC messages, echoed.
+
+    Each side serializes and decodes one record batch per round over two pipes (no stream
+    framing, no schema, no metadata, fixed-size reads); run blocking and busy-waiting as ours.
+    """
+    key = ("ipc_exchange", "floor", placement, "floor")
+    if key not in plan.claimed:
+        plan.claimed.append(key)
+    client_cpu, other_cpu = plan.cpus
+    for spin_us in ("0", "50"):
+        worker = [sys.executable, "-c", IPC_EXCHANGE, spin_us]
+        if placement == "split":
+            worker = ["taskset", "-c", str(other_cpu), *worker]
+        args = [spin_us, "20", str(plan.args.budget / 2), str(max(3, plan.args.min_calls // 20)), json.dumps(worker)]
+        out = subprocess.run(
+            [sys.executable, "-c", IPC_EXCHANGE, *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            preexec_fn=pinned(client_cpu),
+        ).stdout
+        plan.record(key, json.loads(out))
+
+
+PIPE_FLOORS = {
+    "raw_pipe": raw_pipe_once,
+    "pipe_roundtrip": pipe_roundtrip_once,
+    "ipc_exchange": ipc_exchange_once,
+    "arrow_spawn": arrow_spawn_once,
+}
 
 
 def run_floors(plan: Plan) -> None:
@@ -523,7 +661,7 @@ def stats(plan: Plan, key: tuple[str, str, str, str]) -> tuple[str, float, float
         return "MB/s", moved / lo * 1e3, moved / med * 1e3, moved / p99 * 1e3
     if workload == "load":
         return "calls/s", 1e9 / lo, 1e9 / med, 1e9 / p99
-    if workload in ("spawn", "import"):
+    if workload in ("spawn", "import", "arrow_spawn"):
         return "ms", lo / 1e6, med / 1e6, p99 / 1e6
     return "µs", lo / 1e3, med / 1e3, p99 / 1e3
 
@@ -538,6 +676,12 @@ def floor_of(plan: Plan, key: tuple[str, str, str, str]) -> tuple[str, str, str,
         return floor if floor in plan.times else None
     if workload in GROUPS["unary"] and transport in ("subprocess", "pool"):
         floor = ("pipe_roundtrip", "floor", placement, "floor")
+        return floor if floor in plan.times else None
+    if workload == "exchange20" and transport in ("subprocess", "pool"):
+        floor = ("ipc_exchange", "floor", placement, "floor")
+        return floor if floor in plan.times else None
+    if workload == "spawn":
+        floor = ("arrow_spawn", "floor", placement, "floor")
         return floor if floor in plan.times else None
     if workload in GROUPS["unary"] and transport == "gunicorn":
         floor = ("noop", "gunicorn", placement, "floor")

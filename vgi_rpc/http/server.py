@@ -9,6 +9,7 @@ app under any WSGI server (gunicorn, waitress); processes that serve one deploym
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -92,6 +93,13 @@ def make_wsgi_app(
     return app
 
 
+# a body this big goes out through wsgi.file_wrapper, in blocks of _WRAPPED_BLOCK: waitress then
+# sends from it as it is (a plain body is copied into its output buffer, to a temporary file past
+# 1 MiB); gunicorn writes it block by block
+_WRAPPED_BYTES = 1 << 20
+_WRAPPED_BLOCK = 1 << 20
+
+
 class _Sink:
     """Every request, whatever its path and method, goes through the front door."""
 
@@ -110,7 +118,13 @@ class _Sink:
         for name, value in self.front.cors_headers(req.get_header("Origin")):
             resp.set_header(name, value)
         if response.body:
-            resp.data = response.data
+            data = response.data
+            wrapper = req.env.get("wsgi.file_wrapper") if len(data) > _WRAPPED_BYTES else None
+            if wrapper is not None:  # the server's own way to send a file: no copy into its buffers
+                resp.stream = wrapper(io.BytesIO(data), _WRAPPED_BLOCK)
+                resp.content_length = len(data)
+            else:
+                resp.data = data
 
 
 def serve_http(

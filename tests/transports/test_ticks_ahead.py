@@ -20,11 +20,13 @@ import pyarrow as pa
 import pytest
 
 from tests.services import StreamService
+from tests.transports.factories import open_service
 from vgi_rpc import CallContext, OutputCollector, ProducerState, RpcError, Stream, serve_pipe
 from vgi_rpc._core import keys
 from vgi_rpc.client import TICKS_AHEAD
 
 CALLS: list[int] = []  # the producer's state each time produce() ran (in this process)
+CANCELLED: list[int] = []  # the producer's state when on_cancel ran
 
 
 @dataclass
@@ -42,6 +44,9 @@ class Counting(ProducerState):
             return
         out.emit_pydict({"i": [self.i]})
         self.i += 1
+
+    def on_cancel(self, ctx: CallContext) -> None:
+        CANCELLED.append(self.i)
 
 
 class Counter(Protocol):
@@ -103,6 +108,18 @@ def test_tick_stays_lock_step(proxy: Counter) -> None:
     assert proxy.ping() == "pong"
 
 
+def test_cancel_in_the_middle_of_an_iteration(proxy: Counter) -> None:
+    CANCELLED.clear()
+    with proxy.count(n=-1) as session:
+        it = iter(session)
+        assert [next(it).batch.column("i")[0].as_py() for _ in range(3)] == [0, 1, 2]
+        session.cancel()  # after the ticks in flight: their batches are read and dropped
+        assert session.finished
+    assert len(CANCELLED) == 1 and 3 <= CANCELLED[0] <= 3 + TICKS_AHEAD + 1
+    assert proxy.ping() == "pong"
+    assert [b.batch.column("i")[0].as_py() for b in proxy.count(n=4)] == [0, 1, 2, 3]
+
+
 def test_an_error_mid_stream_arrives_after_the_batches_before_it(proxy: Counter) -> None:
     got = []
     with pytest.raises(RpcError) as info:
@@ -158,3 +175,19 @@ def test_only_an_offered_producer_accepts() -> None:
         _output_schema_metadata(False, "count", {"n": 3, "chatty": False, "fail_at": -1}) == {}
     )  # what a 0.52.2 client sees
     assert _output_schema_metadata(True, "running_sum", {}) == {}  # an exchange: never
+
+
+@pytest.mark.parametrize("kind", ["pipe", "subprocess", "pool", "shm", "pool-shm"])
+def test_cancel_and_early_exit_mid_iteration_keep_the_connection_in_step(kind: str) -> None:
+    with open_service(kind, "streams") as proxy:
+        before = proxy.cancelled_count()
+        with proxy.count(n=-1) as session:
+            it = iter(session)
+            assert [next(it).batch.column("i")[0].as_py() for _ in range(3)] == [0, 1, 2]
+            session.cancel()
+        assert proxy.cancelled_count() == before + 1
+        for batch in proxy.count(n=-1):
+            if batch.batch.column("i")[0].as_py() == 5:
+                break
+        assert [b.batch.column("i")[0].as_py() for b in proxy.count(n=3)] == [0, 1, 2]
+        assert proxy.ping() == "pong"

@@ -6,7 +6,6 @@ import collections
 import contextlib
 import enum
 import logging
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -49,6 +48,8 @@ class SubprocessTransport(PipeTransport):
         stderr_logger: logging.Logger | None = None,
         close_timeout: float = 5.0,
     ) -> None:
+        import subprocess  # here: a worker that never starts one does not import it
+
         target: Any = {
             StderrMode.INHERIT: None,
             StderrMode.PIPE: subprocess.PIPE,
@@ -92,6 +93,8 @@ class SubprocessTransport(PipeTransport):
 
     def failure_detail(self, exc: BaseException) -> str:
         """What the worker's end says about a failed call: exit status, stderr tail, stray stdout."""
+        import subprocess  # here: a worker that never starts one does not import it
+
         parts = []
         if isinstance(exc, IPCError) and not isinstance(exc, MalformedStreamError):
             parts.append(
@@ -115,6 +118,8 @@ class SubprocessTransport(PipeTransport):
 
     def close(self) -> None:
         """Close stdin (the worker's cue to exit), then wait; terminate, then kill, if it lingers."""
+        import subprocess  # here: a worker that never starts one does not import it
+
         super().close()
         proc = self.process
         with contextlib.suppress(OSError, ValueError):

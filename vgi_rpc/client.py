@@ -65,14 +65,8 @@ class AheadChannel(StreamChannel, Protocol):
     def ticks_ahead(self) -> bool:
         """Whether the producer accepted ticks ahead (on its output schema)."""
 
-    def send_tick(self) -> None:
-        """Send one plain tick without reading."""
-
-    def output(self, stop: Stop) -> tuple[Items, bool]:
-        """Read one turn's output without sending."""
-
-
-TICKS_AHEAD = 8  # ticks in flight while iterating a producer that accepted them
+    def turn_ahead(self, stop: Stop) -> tuple[Items, bool]:
+        """The next turn, with the window of ticks ahead kept full."""
 
 
 class Driver(Protocol):
@@ -461,15 +455,11 @@ class StreamSession:
         early has let the producer run up to TICKS_AHEAD more times (their output is read and
         dropped by ``close``). ``tick()`` keeps lock-step.
         """
-        channel = cast(AheadChannel, self._channel)
-        send, output = channel.send_tick, channel.output
-        for _ in range(TICKS_AHEAD):
-            self._io(send)
+        turn = cast(AheadChannel, self._channel).turn_ahead
         while True:
-            out = self._take_turn(*self._io(output, is_data))
+            out = self._take_turn(*self._io(turn, is_data))
             if out is None:
                 return
-            self._io(send)
             yield out
 
     def exchange(self, batch: AnnotatedBatch | pa.RecordBatch) -> AnnotatedBatch:

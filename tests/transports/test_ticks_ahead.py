@@ -23,7 +23,7 @@ from tests.services import StreamService
 from tests.transports.factories import open_service
 from vgi_rpc import CallContext, OutputCollector, ProducerState, RpcError, Stream, serve_pipe
 from vgi_rpc._core import keys
-from vgi_rpc.client import TICKS_AHEAD
+from vgi_rpc._core.longstream import TICKS_AHEAD
 
 CALLS: list[int] = []  # the producer's state each time produce() ran (in this process)
 CANCELLED: list[int] = []  # the producer's state when on_cancel ran

@@ -25,7 +25,9 @@ from .framing import BatchReader, FrameReader, decode_messages
 from .ipc import EMPTY_STREAM, TICK, Items, StreamWriter, encode_stream, translated_errors
 from .offload import Offload
 
-__all__ = ["ByteStream", "LongStreamCall", "LongStreamDriver", "frame_reader", "serve_connection"]
+__all__ = ["TICKS_AHEAD", "ByteStream", "LongStreamCall", "LongStreamDriver", "frame_reader", "serve_connection"]
+
+TICKS_AHEAD = 8  # ticks in flight while a client iterates a producer that accepted them
 
 Messages = list[tuple[bytes | bytearray | memoryview, bool]]
 
@@ -160,7 +162,7 @@ class LongStreamDriver:
 class LongStreamCall:
     """One stream call on a long-stream connection: the input stream opens with the first batch."""
 
-    __slots__ = ("_driver", "_reader", "_what", "_write", "_writer", "header_items")
+    __slots__ = ("_ahead", "_driver", "_reader", "_what", "_write", "_writer", "header_items")
 
     def __init__(self, driver: LongStreamDriver, request: bytes | list[Any], has_header: bool, what: str) -> None:
         self._driver = driver
@@ -168,6 +170,7 @@ class LongStreamCall:
         self._what = what
         self._writer: StreamWriter | None = None
         self._reader: BatchReader | None = None
+        self._ahead = False  # whether the window of ticks ahead was sent
         driver.stream.write(request)
         self.header_items: Items = []
         if has_header:
@@ -203,7 +206,7 @@ class LongStreamCall:
             self._write(TICK_MESSAGE)  # ticks after the first: a constant message
         else:
             self.send(batch, metadata)
-        return self.output(stop)
+        return self._output(stop)
 
     # -- ticks ahead (a producer of ours accepted them on its output schema: keys.TICK_AHEAD) --------
 
@@ -212,11 +215,23 @@ class LongStreamCall:
         reader = self._reader
         return reader is not None and reader.tick_ahead
 
-    def send_tick(self) -> None:
-        """Send one plain tick without reading (after the first: the input stream is open)."""
-        self._write(TICK_MESSAGE)
+    def turn_ahead(self, stop: Callable[[pa.RecordBatch, dict[bytes, bytes] | None], bool]) -> tuple[Items, bool]:
+        """The next producer turn with TICKS_AHEAD plain ticks in flight (call after ``ticks_ahead()``).
 
-    def output(self, stop: Callable[[pa.RecordBatch, dict[bytes, bytes] | None], bool]) -> tuple[Items, bool]:
+        The first call sends the window in one write; each call reads one turn and, unless the
+        output ended, sends the tick that keeps the window full. The server answers ticks as it
+        reads them, and after its output ended reads the rest of the input (those ticks, then
+        its end) and drops it.
+        """
+        if not self._ahead:
+            self._ahead = True
+            self._write(TICK_MESSAGE * TICKS_AHEAD)
+        items, ended = self._output(stop)
+        if not ended:
+            self._write(TICK_MESSAGE)
+        return items, ended
+
+    def _output(self, stop: Callable[[pa.RecordBatch, dict[bytes, bytes] | None], bool]) -> tuple[Items, bool]:
         """Read one turn's output: up to the first item *stop* accepts, or the output's end."""
         reader = self._reader
         if reader is not None:  # the usual turn: one plain data batch

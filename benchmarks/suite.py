@@ -337,8 +337,8 @@ while n := stdin.readinto(buf):
     got += n
 print(json.dumps({"bytes": got, "ns": time.perf_counter_ns() - t0}))
 """
-# both ends of the pipe floor may busy-wait before a read, as ours does (transports/pipe.py):
-# poll, yield, poll again, for at most the given microseconds (0: block at once)
+# what the floor scripts share: a busy-wait before a read, as ours does (transports/pipe.py):
+# poll, yield, poll again, for at most the given microseconds (0: block at once); and the timing
 PING_SPIN = """
 import os, select, time
 def spinner(fd, seconds):
@@ -353,6 +353,19 @@ def spinner(fd, seconds):
             if poller.poll(0) or time.perf_counter() > deadline:
                 return
     return spin
+def timed(op, budget, least):  # warm up (a call, a tenth of the budget), time calls, print the times
+    import json
+    op()
+    until = time.perf_counter() + budget / 10
+    while time.perf_counter() < until:
+        op()
+    times, clock = [], time.perf_counter_ns
+    stop_at = clock() + int(budget * 1e9)
+    while len(times) < least or clock() < stop_at:
+        t0 = clock()
+        op()
+        times.append(clock() - t0)
+    print(json.dumps(times))
 """
 PING_WORKER = (
     PING_SPIN
@@ -385,18 +398,9 @@ def call():
     got = 0
     while got < reply:
         got += len(os.read(inp, reply - got))
-warm_until = time.perf_counter() + budget / 10
-while time.perf_counter() < warm_until:
-    call()
-times, clock = [], time.perf_counter_ns
-stop_at = clock() + int(budget * 1e9)
-while len(times) < least or clock() < stop_at:
-    t0 = clock()
-    call()
-    times.append(clock() - t0)
+timed(call, budget, least)
 worker.stdin.close()
 worker.wait()
-print(json.dumps(times))
 """
 )
 MEMCPY = """
@@ -441,6 +445,33 @@ def raw_pipe_once(plan: Plan, placement: str) -> None:
     plan.record(key, [report["ns"]], report["bytes"])
 
 
+def _floor_times(
+    plan: Plan, placement: str, key: tuple[str, str, str, str], client: list[str], worker: list[str]
+) -> None:
+    """Run a floor's client script pinned to the client CPU, its worker (``-c`` *worker*) on the
+    placement's CPU; record the times the client prints under *key*.
+
+    *client* is the client's ``-c`` script and arguments; the worker command is passed to it as
+    JSON in place of the literal ``"WORKER"``.
+    """
+    if key not in plan.claimed:
+        plan.claimed.append(key)
+    client_cpu, other_cpu = plan.cpus
+    command = [sys.executable, "-c", *worker]
+    if placement == "split":
+        command = ["taskset", "-c", str(other_cpu), *command]
+    args = [json.dumps(command) if a == "WORKER" else a for a in client]
+    out = subprocess.run(
+        [sys.executable, "-c", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=pinned(client_cpu),
+    ).stdout
+    plan.record(key, json.loads(out))
+
+
 def pipe_roundtrip_once(plan: Plan, placement: str) -> None:
     """The unary floor: a noop-sized request and reply through two pipes, one ``write`` and ``read`` each way.
 
@@ -449,27 +480,16 @@ def pipe_roundtrip_once(plan: Plan, placement: str) -> None:
     spares the wake-up across CPUs, the first the yields on one CPU); the calls of both count.
     """
     key = ("pipe_roundtrip", "floor", placement, "floor")
-    if key not in plan.claimed:
-        plan.claimed.append(key)
-    client_cpu, other_cpu = plan.cpus
-    for spin_us in ("0", "50"):
-        worker = [sys.executable, "-c", PING_WORKER, "600", "400", spin_us]  # about noop's request and reply
-        if placement == "split":
-            worker = ["taskset", "-c", str(other_cpu), *worker]
-        args = ["600", "400", str(plan.args.budget / 2), str(plan.args.min_calls), json.dumps(worker), spin_us]
-        out = subprocess.run(
-            [sys.executable, "-c", PING_CLIENT, *args],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            preexec_fn=pinned(client_cpu),
-        ).stdout
-        plan.record(key, json.loads(out))
+    for spin_us in ("0", "50"):  # about noop's request (600 bytes) and reply (400)
+        budget = str(plan.args.budget / 2)
+        client = [PING_CLIENT, "600", "400", budget, str(plan.args.min_calls), "WORKER", spin_us]
+        _floor_times(plan, placement, key, client, [PING_WORKER, "600", "400", spin_us])
 
 
-SPAWN_CLIENT = """
-import json, os, subprocess, sys, time
+SPAWN_CLIENT = (
+    PING_SPIN
+    + """
+import json, subprocess, sys
 budget, least, worker = float(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
 def once():
     proc = subprocess.Popen(worker, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
@@ -479,15 +499,9 @@ def once():
         got += len(proc.stdout.read(400 - got))
     proc.stdin.close()
     proc.wait()
-once()
-times, clock = [], time.perf_counter_ns
-stop_at = clock() + int(budget * 1e9)
-while len(times) < least or clock() < stop_at:
-    t0 = clock()
-    once()
-    times.append(clock() - t0)
-print(json.dumps(times))
+timed(once, budget, least)
 """
+)
 SPAWN_WORKER = "import pyarrow\n" + PING_WORKER  # what any Arrow worker imports, then one round trip
 
 
@@ -497,22 +511,8 @@ def arrow_spawn_once(plan: Plan, placement: str) -> None:
     What ``spawn`` (start a worker, first call, close) cannot go below on this interpreter.
     """
     key = ("arrow_spawn", "floor", placement, "floor")
-    if key not in plan.claimed:
-        plan.claimed.append(key)
-    client_cpu, other_cpu = plan.cpus
-    worker = [sys.executable, "-c", SPAWN_WORKER, "600", "400", "0"]
-    if placement == "split":
-        worker = ["taskset", "-c", str(other_cpu), *worker]
-    args = [str(plan.args.budget), str(max(3, plan.args.min_calls // 100)), json.dumps(worker)]
-    out = subprocess.run(
-        [sys.executable, "-c", SPAWN_CLIENT, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        preexec_fn=pinned(client_cpu),
-    ).stdout
-    plan.record(key, json.loads(out))
+    client = [SPAWN_CLIENT, str(plan.args.budget), str(max(3, plan.args.min_calls // 100)), "WORKER"]
+    _floor_times(plan, placement, key, client, [SPAWN_WORKER, "600", "400", "0"])
 
 
 IPC_EXCHANGE = (
@@ -532,10 +532,6 @@ def read_exact(fd, n):
         parts.append(part)
         got += len(part)
     return b"".join(parts)
-def echo(inp, out, batch):  # one round: the batch out as an IPC message, read back and decoded
-    os.write(out, batch.serialize())
-    spin(inp)
-    return pa.ipc.read_record_batch(pa.py_buffer(read_exact(inp, size)), schema)
 if len(sys.argv) == 2:  # the worker: decode each message and send the batch back
     wait = spinner(0, spin_us / 1e6)
     while True:
@@ -547,24 +543,16 @@ if len(sys.argv) == 2:  # the worker: decode each message and send the batch bac
 rounds, budget, least, worker = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5])
 proc = subprocess.Popen(worker, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 inp, out = proc.stdout.fileno(), proc.stdin.fileno()
-waiter = spinner(inp, spin_us / 1e6)
-spin = lambda fd: waiter()
+wait = spinner(inp, spin_us / 1e6)
 batch = pa.record_batch([pa.array([1, 2, 3])], schema=schema)
 def exchange():
-    for _ in range(rounds):
-        echo(inp, out, batch)
-warm_until = time.perf_counter() + budget / 10
-while time.perf_counter() < warm_until:
-    exchange()
-times, clock = [], time.perf_counter_ns
-stop_at = clock() + int(budget * 1e9)
-while len(times) < least or clock() < stop_at:
-    t0 = clock()
-    exchange()
-    times.append(clock() - t0)
+    for _ in range(rounds):  # one round: the batch out as an IPC message, read back and decoded
+        os.write(out, batch.serialize())
+        wait()
+        pa.ipc.read_record_batch(pa.py_buffer(read_exact(inp, size)), schema)
+timed(exchange, budget, least)
 proc.stdin.close()
 proc.wait()
-print(json.dumps(times))
 """
 )
 
@@ -576,23 +564,10 @@ def ipc_exchange_once(plan: Plan, placement: str) -> None:
     framing, no schema, no metadata, fixed-size reads); run blocking and busy-waiting as ours.
     """
     key = ("ipc_exchange", "floor", placement, "floor")
-    if key not in plan.claimed:
-        plan.claimed.append(key)
-    client_cpu, other_cpu = plan.cpus
     for spin_us in ("0", "50"):
-        worker = [sys.executable, "-c", IPC_EXCHANGE, spin_us]
-        if placement == "split":
-            worker = ["taskset", "-c", str(other_cpu), *worker]
-        args = [spin_us, "20", str(plan.args.budget / 2), str(max(3, plan.args.min_calls // 20)), json.dumps(worker)]
-        out = subprocess.run(
-            [sys.executable, "-c", IPC_EXCHANGE, *args],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            preexec_fn=pinned(client_cpu),
-        ).stdout
-        plan.record(key, json.loads(out))
+        least = str(max(3, plan.args.min_calls // 20))
+        client = [IPC_EXCHANGE, spin_us, "20", str(plan.args.budget / 2), least, "WORKER"]
+        _floor_times(plan, placement, key, client, [IPC_EXCHANGE, spin_us])
 
 
 PIPE_FLOORS = {

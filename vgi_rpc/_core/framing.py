@@ -483,17 +483,11 @@ class _DictionaryStreams:
 
     def decode(self, messages: list[tuple[bytes | bytearray | memoryview, bool]]) -> tuple[pa.Schema, Items]:
         last, has_metadata = messages[-1]
-        prefix = b"".join([bytes(m) for m, _ in messages[:-1]]) if len(messages) > 2 else b""
+        prefix = b"".join([m for m, _ in messages[:-1]]) if len(messages) > 2 else b""
         known = self._known.get(prefix) if prefix else None
         if known is not None and _is_record_batch(last):
-            plain, schema, dictionaries = known
-            batch = pa.ipc.read_record_batch(pa.py_buffer(last), plain)
-            columns = [
-                pa.DictionaryArray.from_arrays(column, dictionaries[i]) if i in dictionaries else column
-                for i, column in enumerate(batch.columns)
-            ]
-            rebuilt = pa.RecordBatch.from_arrays(columns, schema=schema)
-            return schema, [(rebuilt, custom_metadata(last) if has_metadata else None)]
+            schema = known[1]
+            return schema, [(_rebuilt(last, *known), custom_metadata(last) if has_metadata else None)]
         schema, items = decode_stream(b"".join([*(m for m, _ in messages), EOS]))
         if prefix and prefix not in self._known:
             if len(self._known) >= self._MAX:
@@ -521,16 +515,23 @@ def _dictionary_template(
             fields.append(field)
     plain = pa.schema(fields, metadata=schema.metadata)
     try:  # the template must give back exactly what pyarrow read
-        again = pa.ipc.read_record_batch(pa.py_buffer(last), plain)
-        columns = [
-            pa.DictionaryArray.from_arrays(c, dictionaries[i]) if i in dictionaries else c
-            for i, c in enumerate(again.columns)
-        ]
-        if not pa.RecordBatch.from_arrays(columns, schema=schema).equals(batch):
+        if not _rebuilt(last, plain, schema, dictionaries).equals(batch):
             return None
     except (pa.ArrowException, ValueError):
         return None
     return plain, schema, dictionaries
+
+
+def _rebuilt(
+    last: bytes | bytearray | memoryview, plain: pa.Schema, schema: pa.Schema, dictionaries: dict[int, pa.Array]
+) -> pa.RecordBatch:
+    """The record batch message *last* read against the index types, its dictionary columns rebuilt."""
+    batch = pa.ipc.read_record_batch(pa.py_buffer(last), plain)
+    columns = [
+        pa.DictionaryArray.from_arrays(column, dictionaries[i]) if i in dictionaries else column
+        for i, column in enumerate(batch.columns)
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 _DICTIONARY_STREAMS = _DictionaryStreams()

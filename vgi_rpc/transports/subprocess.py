@@ -6,6 +6,7 @@ import collections
 import contextlib
 import enum
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -17,6 +18,8 @@ from ..log import Message
 from .pipe import SPIN_SECONDS, PipeTransport, _grow_pipe
 
 if TYPE_CHECKING:
+    import subprocess
+
     from ..external.config import ExternalLocationConfig
 
 __all__ = ["StderrMode", "SubprocessTransport", "connect"]
@@ -102,7 +105,7 @@ class SubprocessTransport(PipeTransport):
                 "a worker must leave stdout to the protocol and write anything else to stderr)"
             )
         try:
-            code = self.process.wait(timeout=_EXIT_WAIT)
+            code = wait_exit(self.process, _EXIT_WAIT)
         except subprocess.TimeoutExpired:
             code = None
         if code is not None:
@@ -126,17 +129,42 @@ class SubprocessTransport(PipeTransport):
             if proc.stdout is not None:
                 proc.stdout.close()
         try:
-            proc.wait(timeout=self.close_timeout)
+            wait_exit(proc, self.close_timeout)
         except subprocess.TimeoutExpired:
             proc.terminate()
             try:
-                proc.wait(timeout=2)
+                wait_exit(proc, 2)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
         if self._stderr_thread is not None:
             self._stderr_thread.join(timeout=2)
         _log.debug("worker pid=%d exited with %s", proc.pid, proc.returncode)
+
+
+def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """``proc.wait(timeout)``, woken by the exit itself where Linux gives a process file descriptor.
+
+    ``Popen.wait`` with a timeout polls, sleeping 0.5 ms, then 1, 2, 4 ... up to 50 ms between
+    looks: a worker that exits 6 ms after its stdin closes is seen 15.5 ms after, one that takes
+    16 ms is seen after 31.5. A pidfd becomes readable the moment the process ends.
+    """
+    import select
+    import subprocess  # here: a worker that never starts one does not import it
+
+    if proc.returncode is None and hasattr(os, "pidfd_open"):
+        try:
+            fd = os.pidfd_open(proc.pid)
+        except OSError:  # an old kernel, or the pid is already gone: Popen.wait knows what to do
+            return proc.wait(timeout=timeout)
+        try:
+            exited = select.poll()
+            exited.register(fd, select.POLLIN)
+            if not exited.poll(max(0, int(timeout * 1000))):
+                raise subprocess.TimeoutExpired(proc.args, timeout)
+        finally:
+            os.close(fd)
+    return proc.wait(timeout=timeout)  # at once, when the pidfd said the process ended
 
 
 def _check_command(cmd: object) -> None:

@@ -12,7 +12,10 @@ Workloads (``--only``: names or groups, and/or transports):
 * bulk: ``download`` (1 GiB of int64 + float64 columns in 4 MiB batches) and ``upload`` (256 MiB),
   in MB/s, with the peak RSS of client and worker during each (over HTTP at most ``--http-bulk-mib``);
 * spawn: start a worker and make the first call (subprocess only);
-* import: ``python -c "import vgi_rpc"`` (ours on this interpreter and on 3.13, the reference on 3.13);
+* import: ``python -c "import vgi_rpc"`` (ours on this interpreter and on 3.13, the reference on 3.13),
+  and ``import_used``: the names a client and a worker script use (``connect``, ``run_server``,
+  ``serve_pipe``, ``RpcServer``, ``Stream`` and the stream classes), since ours loads its modules
+  on first use of a name;
 * load: calls/s of ``noop`` from several client processes and threads against gunicorn
   (benchmarks/http_load.py), with the echo-only Falcon app under the same gunicorn as its floor
   (a noop-sized POST over a keep-alive ``http.client`` connection, what our client sends with);
@@ -78,7 +81,7 @@ GROUPS = {
     "streams": ["producer50", "exchange20"],
     "bulk": ["download", "upload"],
     "spawn": ["spawn"],
-    "import": ["import"],
+    "import": ["import", "import_used"],
     "load": ["load"],
     "floors": ["raw_pipe", "pipe_roundtrip", "ipc_exchange", "arrow_spawn", "memcpy"],
 }
@@ -287,12 +290,32 @@ def run_group(plan: Plan, transport: str, placement: str, runs: dict[str, tuple[
                     once(plan, placement)
 
 
-def run_import(plan: Plan, sides: dict[str, Side]) -> None:
-    """``python -c "import vgi_rpc"`` from a directory outside the checkout, pinned to the client CPU."""
+USED_NAMES = (
+    "connect",
+    "run_server",
+    "serve_pipe",
+    "RpcServer",
+    "RpcError",
+    "AnnotatedBatch",
+    "ArrowSerializableDataclass",
+    "CallContext",
+    "ExchangeState",
+    "OutputCollector",
+    "ProducerState",
+    "Stream",
+)
+# what each import row runs: the package alone, and the names a client and a worker script use
+# (ours loads its modules on first use of a name, the reference all of them with the package)
+IMPORTS = {"import": "import vgi_rpc", "import_used": f"from vgi_rpc import {', '.join(USED_NAMES)}"}
+
+
+def run_import(plan: Plan, sides: dict[str, Side], workloads: list[str]) -> None:
+    """The import rows (``IMPORTS``) from a directory outside the checkout, pinned to the client CPU."""
     names = list(sides)
-    plan.claimed += [("import", "process", "one", s) for s in names]
+    rows = [w for w in IMPORTS if w in workloads]
+    plan.claimed += [(w, "process", "one", s) for w in rows for s in names]
     with tempfile.TemporaryDirectory() as neutral:
-        for r in range(plan.args.rounds):
+        for r, workload in ((r, w) for r in range(plan.args.rounds) for w in rows):
             for name in alternate(names, r):
                 side = sides[name]
                 times = []
@@ -300,14 +323,14 @@ def run_import(plan: Plan, sides: dict[str, Side]) -> None:
                 while len(times) < plan.args.min_calls or time.perf_counter() < stop_at:
                     t0 = time.perf_counter_ns()
                     subprocess.run(
-                        [*side.python, "-c", "import vgi_rpc"],
+                        [*side.python, "-c", IMPORTS[workload]],
                         check=True,
                         cwd=neutral,
                         env=side.env,
                         preexec_fn=pinned(plan.cpus[0]),
                     )
                     times.append(time.perf_counter_ns() - t0)
-                plan.record(("import", "process", "one", name), times)
+                plan.record((workload, "process", "one", name), times)
 
 
 RAW_WRITER = """
@@ -636,7 +659,7 @@ def stats(plan: Plan, key: tuple[str, str, str, str]) -> tuple[str, float, float
         return "MB/s", moved / lo * 1e3, moved / med * 1e3, moved / p99 * 1e3
     if workload == "load":
         return "calls/s", 1e9 / lo, 1e9 / med, 1e9 / p99
-    if workload in ("spawn", "import", "arrow_spawn"):
+    if workload in ("spawn", "arrow_spawn", *IMPORTS):
         return "ms", lo / 1e6, med / 1e6, p99 / 1e6
     return "µs", lo / 1e3, med / 1e3, p99 / 1e3
 
@@ -921,8 +944,8 @@ def main(argv: list[str] | None = None) -> None:
             "cpus": cpu_pair,
         }
         run_transports(plan, sides)
-        if "import" in workloads:
-            run_import(plan, sides)
+        if any(w in workloads for w in IMPORTS):
+            run_import(plan, sides, workloads)
         if "load" in workloads:
             run_load(plan, sides)
         run_floors(plan)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+import pytest
+
 import vgi_rpc
 
 EXPECTED = {
@@ -119,3 +121,44 @@ def test_http_names_load_on_first_use() -> None:
     assert vgi_rpc.make_wsgi_app is server.make_wsgi_app
     assert vgi_rpc.http_connect is client.http_connect
     assert vgi_rpc.http_introspect is client.http_introspect
+
+
+def _fresh(code: str) -> str:
+    """What *code* prints in a new interpreter (this checkout first on its path)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    return out.stdout.strip()
+
+
+def test_importing_the_package_loads_no_part_of_it() -> None:
+    # every public name is found on first use: a worker never loads the client's modules for it,
+    # nor a client the server's
+    loaded = _fresh("import sys, vgi_rpc; print(sorted(m for m in sys.modules if m.startswith('vgi_rpc.')))")
+    assert loaded == "[]"
+    worker = _fresh(
+        "import sys, vgi_rpc; vgi_rpc.run_server; vgi_rpc.ProducerState; "
+        "print(sorted(m for m in sys.modules if m.startswith('vgi_rpc.')))"
+    )
+    for unused in ("vgi_rpc.dynamic", "vgi_rpc.transports.pool", "vgi_rpc._core.describe", "vgi_rpc.access_log"):
+        assert unused not in worker
+    assert "vgi_rpc.server" in worker
+
+
+def test_every_name_is_listed_and_found_once() -> None:
+    names = _fresh("import vgi_rpc; print(' '.join(n for n in vgi_rpc.__all__ if n not in dir(vgi_rpc)))")
+    assert names == ""
+    star = _fresh("from vgi_rpc import *; print(connect.__module__, RpcServer.__name__, Stream.__name__)")
+    assert star == "vgi_rpc.transports.subprocess RpcServer Stream"
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        vgi_rpc.nonexistent  # noqa: B018
+    assert vgi_rpc.connect is vgi_rpc.connect and "connect" in vars(vgi_rpc)  # kept after the first lookup
+
+
+def test_introspect_stays_the_function_when_its_module_is_loaded() -> None:
+    # a submodule named like a public name would replace it on the package once imported
+    out = _fresh("import vgi_rpc.http.client, vgi_rpc.cli, vgi_rpc; print(callable(vgi_rpc.introspect))")
+    assert out == "True"

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._core.describe import Reflection, ReflectionImpl
 from ._core.dispatch import Dispatcher, Hosted, reseed_request_ids
 from ._core.ipc import IpcValidation
 from ._core.longstream import ByteStream, serve_connection
@@ -87,7 +85,7 @@ class RpcServer:
         self.protocol = protocol
         self.implementation = implementation
         self.spec = service_spec(protocol)
-        self.server_id = server_id or secrets.token_hex(6)
+        self.server_id = server_id or os.urandom(6).hex()
         self.enable_describe = enable_describe
         self.ipc_validation = ipc_validation or IpcValidation.FULL
         self.external_location = external_location
@@ -97,6 +95,8 @@ class RpcServer:
             offload = ExternalOffload(external_location)
         hosted = [Hosted(self.spec, implementation)]
         if enable_describe:
+            from ._core.describe import Reflection, ReflectionImpl  # here: most servers are not introspected
+
             reflection = service_spec(Reflection)
             impl = ReflectionImpl([self.spec, reflection], self.server_id, server_version)
             hosted.append(Hosted(reflection, impl, framework=True))

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ._core.keys import TRANSPORT_SHM
-from .access_log import AccessLog
 from .server import RpcServer
 from .transports.pipe import SPIN_SECONDS, PipeTransport
 from .transports.shm import ShmAttacher
@@ -152,7 +151,11 @@ def run_server(
     """
     args = list(sys.argv[1:] if argv is None else argv)
     log_path = access_log_option(args)
-    access_log = AccessLog(log_path) if log_path is not None else None
+    access_log = None
+    if log_path is not None:
+        from .access_log import AccessLog
+
+        access_log = AccessLog(log_path)
     if isinstance(protocol_or_server, RpcServer):
         server = protocol_or_server
         if access_log is not None:

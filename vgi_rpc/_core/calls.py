@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import hashlib
-import hmac
 import importlib
 import inspect
-import json
 import struct
 import time
 from collections.abc import Callable, Mapping
@@ -101,10 +98,16 @@ class HmacSealer:
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
             raise ValueError("HmacSealer needs a key of at least 16 bytes")
+        import hashlib  # here: only servers that seal calls (HTTP) load them
+        import hmac
+
         self._key = key
+        self._digest = hashlib.sha256
+        self._compare = hmac.compare_digest
+        self._new = hmac.new
 
     def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, self._VERSION + payload, hashlib.sha256).digest()
+        return self._new(self._key, self._VERSION + payload, self._digest).digest()
 
     def seal(self, payload: bytes) -> bytes:
         """Version byte, MAC, payload."""
@@ -115,7 +118,7 @@ class HmacSealer:
         if len(token) < 1 + self._MAC or token[:1] != self._VERSION:
             raise ValueError("not a stream token of this server")
         payload = token[1 + self._MAC :]
-        if not hmac.compare_digest(token[1 : 1 + self._MAC], self._mac(payload)):
+        if not self._compare(token[1 : 1 + self._MAC], self._mac(payload)):
             raise ValueError("the stream token's signature does not match (altered, or made with another key)")
         return payload
 
@@ -170,6 +173,8 @@ class Sealed:
             raise ValueError("not a sealed stream call")
         _, protocol, method, class_path, state, out_schema, in_schema, request_id, phase, logs = fields
         state_cls = _state_class(class_path.decode())
+        import json  # here: sealing is for HTTP streams
+
         messages = [Message(Level(level), text, **extra) for level, text, extra in json.loads(logs)]
         return cls(
             protocol.decode(),
@@ -404,6 +409,8 @@ class StreamCall:
         if self.phase is Phase.DONE or self._out is not None:
             raise RuntimeError("only a stream call waiting for its next input can be sealed")
         cls = type(self.state)
+        import json  # here: sealing is for HTTP streams
+
         logs = json.dumps([[m.level.value, m.message, m.extra] for m in self.pending_logs], default=str)
         payload = _pack(
             [

@@ -7,8 +7,6 @@ serving the same Protocol agree on it whatever language they are written in.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -98,6 +96,9 @@ def protocol_hash(spec: ServiceSpec) -> str:
         if header is not None:
             entry["header"] = _fields(header)
         methods.append(entry)
+    import hashlib  # here: a server computes it when introspected, a client when it checks one
+    import json
+
     text = json.dumps(
         {"protocol": spec.name, "methods": methods}, separators=(",", ":"), sort_keys=True, ensure_ascii=False
     )

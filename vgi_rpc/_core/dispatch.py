@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import secrets
+import random
 import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -767,8 +767,9 @@ class _RequestIds:
         self.reseed()
 
     def reseed(self) -> None:
-        self.prefix = secrets.token_hex(4)
-        self.counter = itertools.count(secrets.randbits(16))
+        fresh = random.SystemRandom()  # the system's randomness; secrets would load OpenSSL (3 ms) for this
+        self.prefix = f"{fresh.getrandbits(32):08x}"
+        self.counter = itertools.count(fresh.getrandbits(16))
 
     def new(self) -> str:
         return f"{self.prefix}{next(self.counter) & 0xFFFFFFFF:08x}"

@@ -7,7 +7,6 @@ distinguishes them lives in per-batch custom metadata (keys in ``keys.py``).
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import traceback
 from collections.abc import Mapping
@@ -105,6 +104,8 @@ def log_metadata(msg: Message, *, server_id: str, request_id: str | None) -> dic
     """Metadata of a client-directed log batch."""
     md = {keys.LOG_LEVEL: msg.level.value.encode(), keys.LOG_MESSAGE: msg.message.encode()}
     if msg.extra:
+        import json  # here, as in the other error and log paths: a call that logs nothing never loads it
+
         md[keys.LOG_EXTRA] = json.dumps(msg.extra, separators=(",", ":"), default=str).encode()
     md.update(_ids(server_id, request_id))
     return md
@@ -129,6 +130,8 @@ def error_metadata(
     exc: BaseException, *, server_id: str, request_id: str | None, include_traceback: bool = True
 ) -> dict[bytes, bytes]:
     """Metadata of an EXCEPTION batch describing *exc*."""
+    import json
+
     if isinstance(exc, Fault):
         type_name, message, code, kind, details = exc.type_name, exc.message, exc.code, exc.kind, exc.details
     elif isinstance(exc, RpcError):  # our own error classes: their message without the type prefix
@@ -165,6 +168,8 @@ def _extra(md: Mapping[bytes, bytes]) -> dict[str, Any]:
     raw = md.get(keys.LOG_EXTRA)
     if not raw:
         return {}
+    import json
+
     try:
         value = json.loads(raw)
     except ValueError:
@@ -203,6 +208,8 @@ def parse_error(md: Mapping[bytes, bytes]) -> RpcError:
     kind = md.get(keys.ERROR_KIND, b"").decode() or str(extra.get("error_kind") or "")
     details: Any = None
     if keys.ERROR_DETAILS in md:
+        import json
+
         try:
             details = json.loads(md[keys.ERROR_DETAILS])
         except ValueError:

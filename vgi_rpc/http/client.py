@@ -23,7 +23,7 @@ from .._core.ipc import IpcValidation, Items
 from ..client import ProtocolClass, RpcConnection, Stop
 from ..errors import TransportError
 from ..external.config import ExternalLocationConfig
-from ..introspect import introspect
+from ..introspection import introspect
 from ..log import Message
 from . import wire
 from .client_rules import COMPRESS_MIN_BYTES, ClientRules, Messages, TurnChannel, routing

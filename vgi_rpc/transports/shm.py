@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-import secrets
 import struct
 from collections.abc import Mapping
 from typing import Any, Final
@@ -54,7 +53,7 @@ class ShmSegment:
         """A new segment of *size* bytes (more than the 64 KiB header); the creator unlinks it."""
         if size <= HEADER_SIZE:
             raise ValueError(f"a segment needs more than {HEADER_SIZE} bytes, got {size}")
-        name = name or f"vgi_{secrets.token_hex(6)}"
+        name = name or f"vgi_{os.urandom(6).hex()}"
         fd = os.open(_path(name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.ftruncate(fd, size)

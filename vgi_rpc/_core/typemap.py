@@ -50,16 +50,48 @@ class Kind(enum.Enum):
     BATCH = "batch"  # pa.RecordBatch as an IPC stream
 
 
-@dataclass(frozen=True, slots=True)
 class TypeSpec:
-    """The resolved shape of one annotation."""
+    """The resolved shape of one annotation (a value: equal when every field is; never changed).
 
-    kind: Kind
-    arrow_type: pa.DataType
-    nullable: bool
-    py_type: Any = None  # the enum or dataclass class, when kind needs it
-    children: tuple[TypeSpec, ...] = ()
-    field_names: tuple[str, ...] = ()
+    A hand-written slotted class, not a dataclass: the core's internal records are defined at
+    import, and a dataclass costs 0.3-0.5 ms to define (its methods are generated and compiled),
+    which every worker start pays.
+    """
+
+    __slots__ = ("arrow_type", "children", "field_names", "kind", "nullable", "py_type")
+
+    def __init__(
+        self,
+        kind: Kind,
+        arrow_type: pa.DataType,
+        nullable: bool,
+        py_type: Any = None,  # the enum or dataclass class, when kind needs it
+        children: tuple[TypeSpec, ...] = (),
+        field_names: tuple[str, ...] = (),
+    ) -> None:
+        self.kind = kind
+        self.arrow_type = arrow_type
+        self.nullable = nullable
+        self.py_type = py_type
+        self.children = children
+        self.field_names = field_names
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.kind, self.arrow_type, self.nullable, self.py_type, self.children, self.field_names)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TypeSpec) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"TypeSpec({self.kind.name}, {self.arrow_type}, nullable={self.nullable}, py_type={self.py_type!r})"
+
+    def replace(self, **changes: Any) -> TypeSpec:
+        """A copy with *changes* (field names as keywords)."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        return TypeSpec(**{**fields, **changes})
 
     def field(self, name: str) -> pa.Field:
         """An Arrow field of this type."""
@@ -140,10 +172,10 @@ def resolve(tp: Any, *, nested: bool = False, lenient: bool = False) -> TypeSpec
             kind = Kind.BLOB
         elif kind is Kind.BLOB and pa.types.is_struct(override.arrow_type):
             kind = Kind.STRUCT
-        spec = dataclasses.replace(spec, kind=kind, arrow_type=override.arrow_type)
+        spec = spec.replace(kind=kind, arrow_type=override.arrow_type)
         if override.nullable is not None:
             nullable = override.nullable
-    return dataclasses.replace(spec, nullable=nullable)
+    return spec.replace(nullable=nullable)
 
 
 def _resolve_bare(tp: Any, *, nested: bool, has_override: bool) -> TypeSpec:

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 
 from .._core.ipc import IpcValidation
-from ..client import ProtocolClass, RpcConnection
 from ..errors import TransportError
 from ..log import Message
 
 if TYPE_CHECKING:
+    from ..client import ProtocolClass
     from ..server import RpcServer
 
 
@@ -215,6 +215,7 @@ def serve_pipe(
     *timeout* (seconds, per call or stream turn; None: wait forever): a call that overruns it
     raises ``RpcTimeoutError`` and the connection is closed.
     """
+    from ..client import RpcConnection  # here: a worker imports this module for PipeTransport alone
     from ..server import RpcServer
 
     level = ipc_validation or IpcValidation.FULL

@@ -357,3 +357,18 @@ def test_key_rotation_across_servers(tmp_path: Path, kind: str) -> None:
     finally:
         for srv in (before, rotating, after):
             srv.close()
+
+
+def test_a_batch_naming_another_method_than_the_path_is_refused(server: Server) -> None:
+    # ping's request (a template once ping has been served) posted to whoami's path, twice: the
+    # template path must not answer for the method the batch names either
+    server.serves()
+    for _ in range(2):
+        reply = server.post("/StreamService/whoami", request("ping"))
+        assert reply.status_code == 400
+        error = _error(reply)
+        assert error.error_type == "ProtocolError"
+        assert "names method 'ping' but the path 'whoami'" in str(error)
+    reply = server.post("/StreamService/count/init", request("ping"))
+    assert reply.status_code == 400 and "but the path 'count'" in str(_error(reply))
+    server.serves()

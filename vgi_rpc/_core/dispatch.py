@@ -123,7 +123,7 @@ def _wants_ctx(fn: Callable[..., Any]) -> bool:
 
 
 class _Bound:
-    __slots__ = ("fn", "hosted", "log_batch", "method", "param_names", "result_codec", "wants_ctx")
+    __slots__ = ("fn", "hosted", "log_batch", "method", "param_names", "result_codec", "route", "wants_ctx")
 
     def __init__(
         self,
@@ -142,6 +142,7 @@ class _Bound:
         self.log_batch = log_batch
         self.result_codec = result_codec
         self.param_names = param_names
+        self.route = (hosted.spec.name, method.name)  # what an HTTP path names for it
 
 
 class Dispatcher:
@@ -336,14 +337,38 @@ class Dispatcher:
 
     # -- the call ---------------------------------------------------------------------------
 
+    def _template(
+        self, messages: list[tuple[bytes | bytearray | memoryview, bool]], route: tuple[str, str] | None
+    ) -> tuple[_Bound, RowCodec, Any] | None:
+        """The method, template and row of a two-message request laid out as a template, else None."""
+        if self._templates:
+            batch = messages[1][0]
+            template = self._templates.get(bytes(batch[: 8 + _I32(batch, 4)[0]]) if len(batch) >= 8 else b"")
+            if template is not None and (route is None or template[0].route == route):
+                bound, codec = template
+                row = codec.decode(messages)
+                if row is not None:
+                    return bound, codec, row
+        if self._var_templates:
+            for bound, var in self._var_templates.get(bytes(messages[0][0]), ()):
+                if route is None or bound.route == route:
+                    row = var.decode(messages)
+                    if row is not None:
+                        return bound, var, row
+        return None
+
     def handle_messages(
         self,
         messages: list[tuple[bytes | bytearray | memoryview, bool]],
         auth: AuthContext | None = None,
         offload: Offload | None = None,
         transport: Mapping[str, str] | None = None,
+        route: tuple[str, str] | None = None,
     ) -> Reply | StreamCall:
         """Serve one request stream as framed by ``FrameReader.read_messages``; never raises for bad input.
+
+        *route* is the (protocol, method) a driver already read elsewhere (an HTTP path): a request
+        batch whose routing metadata names another is refused with a ``ProtocolError``.
 
         *transport* is what the driver knows of the request for observers (an HTTP client's
         ``remote_addr``, trace headers).
@@ -353,19 +378,11 @@ class Dispatcher:
         unpacked directly; anything else is decoded and goes through :meth:`handle`. A stream
         that does not decode is answered with a ``MalformedStreamError`` batch.
         """
-        if len(messages) == 2 and self._templates:
-            batch = messages[1][0]
-            template = self._templates.get(bytes(batch[: 8 + _I32(batch, 4)[0]]) if len(batch) >= 8 else b"")
-            if template is not None:
-                bound, codec = template
-                row = codec.decode(messages)
-                if row is not None:
-                    return self._handle_fixed(bound, codec, row, auth, offload, transport)
-        if len(messages) == 2 and self._var_templates:
-            for bound, var in self._var_templates.get(bytes(messages[0][0]), ()):
-                row = var.decode(messages)
-                if row is not None:
-                    return self._handle_fixed(bound, var, row, auth, offload, transport)
+        if len(messages) == 2:
+            found = self._template(messages, route)
+            if found is not None:
+                bound, codec, row = found
+                return self._handle_fixed(bound, codec, row, auth, offload, transport)
         try:
             schema, items = decode_messages(messages)
         except MalformedStreamError as exc:
@@ -374,6 +391,10 @@ class Dispatcher:
             reply.refusal = "bad_request"
             return self._finish(record, reply)
         batch_, md = items[0] if items else (None, None)
+        if route is not None and md:
+            mismatch = _route_mismatch(md, route)
+            if mismatch:
+                return self.refuse("ProtocolError", mismatch)
         offload = offload or self.offload
         if batch_ is not None and offload is not None and md:
             try:
@@ -821,6 +842,18 @@ class _RequestIds:
 _REQUEST_IDS = _RequestIds()
 new_request_id = _REQUEST_IDS.new
 reseed_request_ids = _REQUEST_IDS.reseed
+
+
+def _route_mismatch(md: Mapping[bytes, bytes], route: tuple[str, str]) -> str:
+    """Why a request batch's routing metadata disagrees with *route* ("" when it does not)."""
+    protocol, method = route
+    named = md.get(keys.METHOD)
+    if named is not None and named != method.encode():
+        return f"the request batch names method {named.decode('utf-8', 'replace')!r} but the path {method!r}"
+    named = md.get(keys.PROTOCOL)
+    if named is not None and named != protocol.encode():
+        return f"the request batch names protocol {named.decode('utf-8', 'replace')!r} but the path {protocol!r}"
+    return ""
 
 
 def _version_key(version: str) -> tuple[int, ...]:

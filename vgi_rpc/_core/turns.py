@@ -57,9 +57,10 @@ def init_turn(
     sealer: Sealer,
     auth: AuthContext | None = None,
     transport: Mapping[str, str] | None = None,
+    route: tuple[str, str] | None = None,
 ) -> TurnReply:
-    """Serve a request stream: a unary reply, or the start of a stream call."""
-    out = dispatcher.handle_messages(messages, auth, transport=transport)
+    """Serve a request stream: a unary reply, or the start of a stream call (*route*: the path's)."""
+    out = dispatcher.handle_messages(messages, auth, transport=transport, route=route)
     if isinstance(out, Reply):
         return TurnReply.of(out)
     call = out

@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._core import keys, wirelog
+from .._core import wirelog
 from .._core.calls import Sealer
 from .._core.context import AuthContext
 from .._core.dispatch import Dispatcher, Reply, new_request_id
-from .._core.framing import FrameReader, custom_metadata
+from .._core.framing import FrameReader
 from .._core.turns import TurnReply, exchange_turn, init_turn
 from ..errors import IPCError, TransportError
 from . import wire
@@ -185,10 +185,8 @@ class HttpRules:
                 transport=seen,
             )
         else:
-            mismatch = _path_mismatch(messages, protocol, method)
-            if mismatch:
-                return self._refusal(mismatch)
-            turn = init_turn(self.dispatcher, messages, self.sealer_for(auth), auth, seen)
+            # the batch's routing metadata must name the path's method: the dispatcher checks it
+            turn = init_turn(self.dispatcher, messages, self.sealer_for(auth), auth, seen, (protocol, method))
         return self._respond(turn, request.headers, cap)
 
     def _wrong_content_type(self, request: HttpRequest) -> HttpResponse:
@@ -294,23 +292,6 @@ def _transport_metadata(request: HttpRequest) -> dict[str, str]:
         if value:
             seen[name.replace("-", "_")] = value
     return seen
-
-
-def _path_mismatch(messages: list[tuple[bytes | bytearray | memoryview, bool]], protocol: str, method: str) -> str:
-    """Why the request batch's routing metadata disagrees with the path ("" when it does not)."""
-    if len(messages) < 2 or not messages[1][1]:
-        return ""  # no metadata at all: the dispatcher's own refusal says what is missing
-    try:
-        md = custom_metadata(messages[1][0]) or {}
-    except IPCError:
-        return ""
-    named = md.get(keys.METHOD)
-    if named is not None and named != method.encode():
-        return f"the request batch names method {named.decode('utf-8', 'replace')!r} but the path {method!r}"
-    named = md.get(keys.PROTOCOL)
-    if named is not None and named != protocol.encode():
-        return f"the request batch names protocol {named.decode('utf-8', 'replace')!r} but the path {protocol!r}"
-    return ""
 
 
 def _compress(response: HttpResponse, headers: Mapping[str, str]) -> None:

@@ -63,8 +63,8 @@ class AsyncDriver(Protocol):
     serial: bool  # one call at a time (a lock-step byte stream)
     turn_per_request: bool
 
-    async def unary(self, request: Request, what: str) -> Messages:
-        """Send one request stream; the reply stream's messages."""
+    async def unary(self, request: Request, what: str, route: tuple[str, str] | None = None) -> Messages:
+        """Send one request stream; the reply stream's messages (*route*: as ``Driver.unary``'s)."""
 
     async def open_stream(self, request: Request, has_header: bool, what: str) -> AsyncStreamChannel:
         """Start a stream call."""
@@ -98,7 +98,9 @@ def _make_method(spec: MethodSpec, encoder: RequestEncoder) -> Callable[..., Any
 
     async def call(self: _AsyncProxyBase, *args: Any, **kwargs: Any) -> Any:
         request = encoder.encode(args, kwargs, trace_metadata())
-        return await self._connection.call_request(spec, request, encoder.reply_codec)
+        return await self._connection.call_request(
+            spec, request, encoder.reply_codec, (self._connection.service.name, spec.name)
+        )
 
     call.__name__ = spec.name
     call.__doc__ = spec.info.doc
@@ -234,11 +236,13 @@ class AsyncRpcConnection(Generic[P]):
                 self._broken = exc
             self.driver.abort()
 
-    async def call_request(self, spec: MethodSpec, data: Request, codec: RowCodec | None = None) -> Any:
-        """Send one complete unary request for *spec*; its decoded result (or its RpcError raised)."""
+    async def call_request(
+        self, spec: MethodSpec, data: Request, codec: RowCodec | None = None, route: tuple[str, str] | None = None
+    ) -> Any:
+        """Send one complete unary request for *spec*; its decoded result (*route*: as ``RpcConnection``'s)."""
         await self._acquire(f"{spec.name}()")
         try:
-            messages = await self.io(self.driver.unary(data, spec.name + "()"))
+            messages = await self.io(self.driver.unary(data, spec.name + "()", route))
         finally:
             self._release()
         if codec is not None:

@@ -72,8 +72,14 @@ class AheadChannel(StreamChannel, Protocol):
 class Driver(Protocol):
     """What a connection needs from a transport: unary exchanges and stream channels."""
 
-    def unary(self, request: Request, what: str) -> list[tuple[bytes | bytearray | memoryview, bool]]:
-        """Send one request stream (bytes, or chunks to write in order); return the reply's framed messages."""
+    def unary(
+        self, request: Request, what: str, route: tuple[str, str] | None = None
+    ) -> list[tuple[bytes | bytearray | memoryview, bool]]:
+        """Send one request stream (bytes, or chunks to write in order); return the reply's framed messages.
+
+        *route* is the (protocol, method) the request names, when the caller knows it (an HTTP
+        driver needs it for the URL and would otherwise read it from the request's metadata).
+        """
 
     def open_stream(self, request: Request, has_header: bool, what: str) -> StreamChannel:
         """Start a stream call."""
@@ -230,13 +236,16 @@ class RpcConnection(Generic[P]):
 
     def _call_unary(self, spec: MethodSpec, encoder: RequestEncoder, args: tuple[Any, ...], kwargs: Any) -> Any:
         request = encoder.encode(args, kwargs, trace_metadata(), self.request_offload)
-        return self.call_request(spec, request, encoder.reply_codec)
+        return self.call_request(spec, request, encoder.reply_codec, (self.service.name, spec.name))
 
-    def call_request(self, spec: MethodSpec, data: Request, codec: RowCodec | None = None) -> Any:
+    def call_request(
+        self, spec: MethodSpec, data: Request, codec: RowCodec | None = None, route: tuple[str, str] | None = None
+    ) -> Any:
         """Send one complete unary request stream for *spec*; its decoded result (or its RpcError raised).
 
         For callers that build requests themselves (``vgi_rpc.dynamic``); *codec* reads a
-        fixed-row reply straight from its bytes when it applies.
+        fixed-row reply straight from its bytes when it applies; *route* is the (protocol,
+        method) the request names, when known (HTTP reads it from the request otherwise).
         """
         if wirelog.on(wirelog.REQUEST):
             wirelog.REQUEST.debug("client -> %s.%s (%d bytes)", self.service.name, spec.name, request_size(data))
@@ -246,7 +255,7 @@ class RpcConnection(Generic[P]):
             if watchdog is not None:
                 watchdog.arm()
             try:
-                messages = self.driver.unary(data, spec.name + "()")
+                messages = self.driver.unary(data, spec.name + "()", route)
                 if codec is not None:
                     row = codec.decode(messages)
                     if row is not None:

@@ -47,7 +47,7 @@ class TurnDriver:
         self.requests += 1
         return frames(exchange_turn(self.make_dispatcher(), frames(request)[0], self.sealer).body)
 
-    def unary(self, request: bytes, what: str) -> Messages:
+    def unary(self, request: bytes, what: str, route: tuple[str, str] | None = None) -> Messages:
         (reply,) = self.post_init(request)
         return reply
 

@@ -142,8 +142,8 @@ class LongStreamDriver:
         self.stream = stream
         self.frames = frame_reader(stream)
 
-    def unary(self, request: bytes | list[Any], what: str) -> Messages:
-        """Send one request stream; return the reply stream's messages."""
+    def unary(self, request: bytes | list[Any], what: str, route: tuple[str, str] | None = None) -> Messages:
+        """Send one request stream; return the reply stream's messages (*route* is for HTTP: unused)."""
         self.stream.write(request)
         messages = _read_messages(self.frames)
         if messages is None:

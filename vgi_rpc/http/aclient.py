@@ -162,10 +162,10 @@ class AsyncHttpDriver:
 
     # -- AsyncDriver ----------------------------------------------------------------------------
 
-    async def unary(self, request: Request, what: str) -> Messages:
+    async def unary(self, request: Request, what: str, route: tuple[str, str] | None = None) -> Messages:
         """POST ``{prefix}/{protocol}/{method}``; the reply stream."""
         body = request_bytes(request)  # one body (big arguments came as chunks)
-        return (await self.post(self.rules.url(*routing(body)), body, what))[0]
+        return (await self.post(self.rules.url(*(route or routing(body))), body, what))[0]
 
     async def open_stream(self, request: Request, has_header: bool, what: str) -> AsyncHttpStream:
         """POST ``.../init``; the channel for the call's turns."""

@@ -88,10 +88,10 @@ class HttpDriver:
 
     # -- Driver -------------------------------------------------------------------------------
 
-    def unary(self, request: Request, what: str) -> Messages:
+    def unary(self, request: Request, what: str, route: tuple[str, str] | None = None) -> Messages:
         """POST ``{prefix}/{protocol}/{method}``; the reply stream."""
         body = request_bytes(request)
-        return self.post(self.rules.url(*routing(body)), body, what)[0]
+        return self.post(self.rules.url(*(route or routing(body))), body, what)[0]
 
     def open_stream(self, request: Request, has_header: bool, what: str) -> HttpStream:
         """POST ``.../init``; the channel for the call's turns."""

@@ -152,8 +152,8 @@ class AsyncLongStreamDriver:
         except (OSError, RuntimeError) as exc:
             raise TransportError(f"cannot write to the peer: {exc}") from exc
 
-    async def unary(self, request: Request, what: str) -> Messages:
-        """Send one request stream; the reply stream's messages."""
+    async def unary(self, request: Request, what: str, route: tuple[str, str] | None = None) -> Messages:
+        """Send one request stream; the reply stream's messages (*route* is for HTTP: unused)."""
         await self.send(request)
         return await read_messages(self.reader, what)
 

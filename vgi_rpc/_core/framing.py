@@ -16,7 +16,6 @@ Only the standard library and pyarrow; the source is any object with ``read(n) -
 
 from __future__ import annotations
 
-import io
 import struct
 from collections.abc import Callable
 from typing import Any, Final
@@ -36,6 +35,7 @@ __all__ = [
     "decode_messages",
     "message_header",
     "split_streams",
+    "stream_at",
 ]
 
 MAX_METADATA_BYTES: Final = 64 << 20  # flatbuffer metadata; real messages need a few KiB
@@ -410,16 +410,65 @@ class BatchReader:
             pass
 
 
-def split_streams(data: bytes | bytearray) -> list[list[tuple[bytes | bytearray | memoryview, bool]]]:
+_VIEW_BYTES: Final = 1 << 16  # a message taken from memory at least this big is a view, not a copy
+
+
+def stream_at(
+    data: bytes | bytearray | memoryview, start: int = 0
+) -> tuple[list[tuple[bytes | bytearray | memoryview, bool]], int]:
+    """The messages of the IPC stream at *start* of a body held in memory, and the offset after it.
+
+    ``FrameReader``'s framing without a read call per piece (an HTTP body is whole before it is
+    framed): a message under 64 KiB is copied out (``bytes`` compare and hash fastest
+    downstream), a bigger one is a view of *data*. ``IPCError`` for bytes that are not IPC or a
+    message declaring more body than *data* holds, ``TransportError`` for a stream cut short.
+    """
+    view = data if isinstance(data, memoryview) else memoryview(data)
+    copy = data if isinstance(data, bytes) else None
+    size = len(view)
+    pos = start
+    messages: list[tuple[bytes | bytearray | memoryview, bool]] = []
+    while True:
+        if pos + 4 > size:
+            where = "before its end-of-stream marker" if pos == size else "in the middle of a message"
+            raise TransportError(f"the IPC stream ends {where}")
+        if _U32(view, pos)[0] == 0xFFFFFFFF:
+            if pos + 8 > size:
+                raise TransportError("the IPC stream ends in the middle of a message header")
+            head, length = 8, _I32(view, pos + 4)[0]
+        else:  # pre-1.0 format: the length comes first
+            head, length = 4, _I32(view, pos)[0]
+        if length == 0:
+            return messages, pos + head
+        if length < 0 or length > MAX_METADATA_BYTES:
+            raise IPCError(
+                f"not an Arrow IPC stream: it starts with {bytes(view[pos : pos + head])!r}, which would declare "
+                f"{length} bytes of message metadata"
+            )
+        meta_end = pos + head + length
+        if meta_end > size:
+            raise TransportError("the IPC stream ends in the middle of message metadata")
+        body, has_metadata = message_layout(view[pos:meta_end], head)
+        end = meta_end + body
+        if end > size:
+            raise IPCError(f"an Arrow IPC message declares a {body}-byte body; only {size - meta_end} can follow")
+        if end - pos >= _VIEW_BYTES:
+            messages.append((view[pos:end], has_metadata))
+        else:
+            messages.append((copy[pos:end] if copy is not None else view[pos:end].tobytes(), has_metadata))
+        pos = end
+
+
+def split_streams(data: bytes | bytearray | memoryview) -> list[list[tuple[bytes | bytearray | memoryview, bool]]]:
     """Every IPC stream of a body held in memory (back-to-back streams), as framed messages.
 
     A message cannot declare more body than the data holds; ``IPCError`` / ``TransportError``
     for bytes that are not whole IPC streams.
     """
-    source = io.BytesIO(data)
-    reader = FrameReader(source.read, source.readinto, max_body=len(data))
     streams = []
-    while (messages := reader.read_messages()) is not None:
+    pos = 0
+    while pos < len(data):
+        messages, pos = stream_at(data, pos)
         streams.append(messages)
     return streams
 

@@ -13,7 +13,6 @@ JSON, sizes enforced while decoding), the IPC (400 Arrow), then the call: a refu
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from .._core import wirelog
 from .._core.calls import Sealer
 from .._core.context import AuthContext
 from .._core.dispatch import Dispatcher, Reply, new_request_id
-from .._core.framing import FrameReader
+from .._core.framing import stream_at
 from .._core.turns import TurnReply, exchange_turn, init_turn
 from ..errors import IPCError, TransportError
 from . import wire
@@ -261,12 +260,11 @@ class HttpRules:
             raise _Refused(_json(400, f"the {coding} request body does not decode: {exc}")) from None
 
     def _messages(self, body: bytes) -> list[tuple[bytes | bytearray | memoryview, bool]]:
-        source = io.BytesIO(body)
         try:
-            messages = FrameReader(source.read, source.readinto, max_body=len(body)).read_messages()
-            if messages is None:
+            if not body:
                 raise IPCError("the request body is empty")
-            if source.tell() != len(body):
+            messages, end = stream_at(body)  # small messages copied out, big ones views of the body
+            if end != len(body):
                 raise IPCError("the request body holds more than one IPC stream")
         except (IPCError, TransportError) as exc:
             raise _Refused(

@@ -1,0 +1,80 @@
+"""Framing a body held in memory (``stream_at``) agrees with ``FrameReader`` on every byte string."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vgi_rpc._core.framing import FrameReader, split_streams, stream_at
+from vgi_rpc.errors import IPCError, TransportError
+
+
+def _stream(batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None = None, legacy: bool = False) -> bytes:
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(use_legacy_format=legacy)
+    with pa.ipc.new_stream(sink, batch.schema, options=options) as writer:
+        writer.write_batch(batch, custom_metadata=metadata)
+    return bytes(sink.getvalue())
+
+
+SMALL = _stream(pa.record_batch({"x": [1, 2, 3]}), {b"vgi_rpc.method": b"ping"})
+BIG = _stream(pa.record_batch({"b": pa.array([b"x" * 100_000], pa.binary())}))  # a message past 64 KiB: a view
+LEGACY = _stream(pa.record_batch({"s": ["a", "b"]}), legacy=True)
+EMPTY = _stream(pa.record_batch({"x": pa.array([], pa.int64())}))
+DICT = _stream(pa.record_batch({"d": pa.array(["r", "g", "r"]).dictionary_encode()}))
+
+
+def _reader(data: bytes) -> object:
+    """What FrameReader makes of *data*: its streams' messages as bytes, or the error type it raises."""
+    source = io.BytesIO(data)
+    frames = FrameReader(source.read, source.readinto, max_body=len(data))
+    streams = []
+    try:
+        while (messages := frames.read_messages()) is not None:
+            streams.append([(bytes(m), md) for m, md in messages])
+    except (IPCError, TransportError):
+        return "error"
+    return streams
+
+
+def _in_memory(data: bytes) -> object:
+    try:
+        return [[(bytes(m), md) for m, md in messages] for messages in split_streams(data)]
+    except (IPCError, TransportError):
+        return "error"
+
+
+@pytest.mark.parametrize("data", [SMALL, BIG, LEGACY, EMPTY, DICT, SMALL + BIG + LEGACY, b""])
+def test_the_same_messages_as_the_frame_reader(data: bytes) -> None:
+    assert _in_memory(data) == _reader(data)
+
+
+def test_small_messages_are_copies_and_big_ones_views() -> None:
+    messages, end = stream_at(BIG)
+    assert end == len(BIG)
+    assert [type(m) for m, _ in messages] == [bytes, memoryview]
+    assert stream_at(SMALL + BIG, 0)[1] == len(SMALL)  # the offset after the first stream's EOS
+
+
+@pytest.mark.parametrize("data", [SMALL, BIG, LEGACY, DICT])
+def test_every_truncation_is_an_error(data: bytes) -> None:
+    for cut in range(1, len(data), max(1, len(data) // 200)):
+        assert _in_memory(data[:cut]) == "error" == _reader(data[:cut]), cut
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from([SMALL, LEGACY, DICT, SMALL + LEGACY]), st.data())
+def test_damaged_bytes_get_the_same_answer(data: bytes, draw: st.DataObject) -> None:
+    damaged = bytearray(data)
+    for _ in range(draw.draw(st.integers(1, 4))):
+        damaged[draw.draw(st.integers(0, len(data) - 1))] = draw.draw(st.integers(0, 255))
+    assert _in_memory(bytes(damaged)) == _reader(bytes(damaged))
+
+
+@given(st.binary(max_size=64))
+def test_arbitrary_bytes_get_the_same_answer(data: bytes) -> None:
+    assert _in_memory(data) == _reader(data)

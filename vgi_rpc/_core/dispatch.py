@@ -724,6 +724,9 @@ class Dispatcher:
 
     def check_route(self, protocol: str, method: str) -> MethodSpec | Reply:
         """The method a path names, or the refusal a request naming it would get (404 material)."""
+        bound = self._bound.get((protocol, method))
+        if bound is not None:  # called before: routed as any request naming it would be
+            return bound.method
         md = {keys.METHOD: method.encode(), keys.REQUEST_VERSION_KEY: keys.REQUEST_VERSION_B}
         md[keys.PROTOCOL] = protocol.encode()
         try:

@@ -81,7 +81,7 @@ class CallEnv:
 
     def awaited(self, value: Any) -> Any:
         """*value* itself, or the result of the coroutine an ``async def`` method returned."""
-        if not inspect.iscoroutine(value):
+        if value is None or not inspect.iscoroutine(value):  # None first: what process() returns
             return value
         if self.run_coroutine is None:
             value.close()
@@ -355,7 +355,8 @@ class StreamCall:
         try:
             if self.is_exchange:
                 validate(batch, self.env.ipc_validation)
-                batch = self._coerce_input(batch)
+                if not batch.schema.equals(self.input_schema):
+                    batch = self._coerce_input(batch)
             elif batch.num_columns:  # exchange() on a producer: 0.52.2 answers with this TypeError
                 fields = ", ".join(f"{f.name}: {f.type}" for f in batch.schema)
                 raise TypeError(f"Input schema mismatch: expected , got {fields}")

@@ -65,3 +65,22 @@ def test_quick_suite_runs_and_reports_every_claimed_entry(ours_313: None, tmp_pa
         for who, (growth, peak) in entry["rss_mib"].items():
             assert peak > 0 and growth >= 0, (key, who)
     assert "| workload | transport |" in run.stdout
+
+
+def test_the_in_process_wsgi_benchmark_runs() -> None:
+    """benchmarks/wsgi_inprocess.py (quoted in docs/benchmarks.md) runs and prints its three rows."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "wsgi_inprocess.py"), "--rounds", "1", "--calls", "20"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    rows = [line.split("|")[1:4] for line in run.stdout.splitlines() if line.startswith("| ") and "µs" not in line]
+    assert [name.strip() for name, _, _ in rows] == [
+        "noop, our client's request",
+        "noop, another layout",
+        "echo-only app (floor)",
+    ]
+    assert all(float(low) > 0 and float(mid) >= float(low) for _, low, mid in rows)

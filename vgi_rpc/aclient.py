@@ -340,7 +340,10 @@ class AsyncStreamSession:
 
     async def _turn(self, batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> AnnotatedBatch | None:
         assert self._channel is not None
-        items, eos = await self._io(self._channel.turn(batch, metadata, is_data))
+        return await self._take_turn(await self._io(self._channel.turn(batch, metadata, is_data)))
+
+    async def _take_turn(self, turn: tuple[Items, bool]) -> AnnotatedBatch | None:
+        items, eos = turn
         state = self._state
         try:
             return state.take_turn(items, eos)
@@ -403,6 +406,17 @@ class AsyncStreamSession:
 
     async def _iterate(self) -> AsyncIterator[AnnotatedBatch]:
         try:
+            batch = await self.tick()
+            if batch is None:
+                return
+            yield batch
+            if self._ticks_ahead():
+                # as the sync client: a producer of ours that accepted ticks ahead keeps up to
+                # TICKS_AHEAD in flight; a loop left early lets it run that many more times
+                turn_ahead = self._channel.turn_ahead  # type: ignore[union-attr]
+                while (batch := await self._take_turn(await self._io(turn_ahead(is_data)))) is not None:
+                    yield batch
+                return
             while True:
                 batch = await self.tick()
                 if batch is None:
@@ -410,6 +424,13 @@ class AsyncStreamSession:
                 yield batch
         finally:
             await self.aclose()
+
+    def _ticks_ahead(self) -> bool:
+        """Whether iteration may send ticks before their output is read (long-stream drivers only)."""
+        if self._done or self._conn.offload is not None:  # a side channel's regions are lent one turn at a time
+            return False
+        accepted = getattr(self._channel, "ticks_ahead", None)
+        return accepted is not None and bool(accepted())
 
     def __aiter__(self) -> AsyncIterator[AnnotatedBatch]:
         loop = self._iterate()

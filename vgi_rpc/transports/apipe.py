@@ -23,6 +23,7 @@ import pyarrow as pa
 from .._core.framing import MAX_METADATA_BYTES, BatchReader, FrameReader, decode_messages, message_layout
 from .._core.invoke import Request
 from .._core.ipc import EMPTY_STREAM, TICK, TICK_MESSAGE, Items, StreamWriter, translated_errors
+from .._core.longstream import TICKS_AHEAD
 from ..aclient import AsyncRpcConnection
 from ..client import ProtocolClass, Stop
 from ..errors import ConnectionClosedError, IPCError, TransportError
@@ -183,7 +184,7 @@ class AsyncLongStreamDriver:
 class AsyncLongStreamCall:
     """One stream call: the input stream opens with the first batch; output read message by message."""
 
-    __slots__ = ("_driver", "_fed", "_reader", "_what", "_writer", "header_items")
+    __slots__ = ("_ahead", "_driver", "_fed", "_reader", "_what", "_writer", "header_items")
 
     def __init__(self, driver: AsyncLongStreamDriver, what: str) -> None:
         self._driver = driver
@@ -191,6 +192,7 @@ class AsyncLongStreamCall:
         self._writer: StreamWriter | None = None
         self._reader: BatchReader | None = None
         self._fed = _Fed()
+        self._ahead = False  # whether the window of ticks ahead was sent
         self.header_items: Items = []
 
     def init_items(self) -> Items:
@@ -225,6 +227,21 @@ class AsyncLongStreamCall:
             await self._driver.send(writer.take())
         return await self.receive(stop)
 
+    def ticks_ahead(self) -> bool:
+        """Whether the output stream accepted ticks sent before their output was read."""
+        reader = self._reader
+        return reader is not None and reader.tick_ahead
+
+    async def turn_ahead(self, stop: Stop) -> tuple[Items, bool]:
+        """The next producer turn with TICKS_AHEAD plain ticks in flight (as ``LongStreamCall.turn_ahead``)."""
+        if not self._ahead:
+            self._ahead = True
+            await self._driver.send(TICK_MESSAGE * TICKS_AHEAD)
+        items, ended = await self.receive(stop)
+        if not ended:
+            await self._driver.send(TICK_MESSAGE)
+        return items, ended
+
     async def receive(self, stop: Stop) -> tuple[Items, bool]:
         """Output items up to and including the first that *stop* accepts; True when the output ended."""
         items: Items = []
@@ -246,7 +263,12 @@ class AsyncLongStreamCall:
             await self._driver.send(writer.take())
         if output_ended:
             return []
-        return (await self.receive(_never))[0]
+        rest: Items = []
+        while True:  # after ticks sent ahead, their batches come first: dropped, their logs kept
+            items, ended = await self.receive(_never)
+            rest.extend(item for item in items if item[1] is not None)
+            if ended:
+                return rest
 
 
 def _never(batch: pa.RecordBatch, metadata: dict[bytes, bytes] | None) -> bool:

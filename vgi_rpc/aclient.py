@@ -264,7 +264,9 @@ class AsyncStreamSession:
     proxy.transform(...) as session: await session.exchange(batch)`` drives an exchange (and
     ``session = await proxy.transform(...)`` opens one to close with :meth:`aclose`). Leaving
     the block, or :meth:`aclose`, ends the stream cleanly; ``break`` out of ``async for`` ends it
-    when the loop's async generator is finalised (at once in CPython).
+    when the loop's async generator is finalised: the event loop schedules that right after the
+    loop is left, and the session's operations take turns, so a call made on the session in the
+    meantime either runs first or finds the stream ended.
     """
 
     def __init__(self, connection: AsyncRpcConnection[Any], method: MethodSpec, request: Request) -> None:
@@ -283,8 +285,20 @@ class AsyncStreamSession:
         self._holds = False  # whether this stream holds its connection (serial drivers)
         self._closing = False
         self._loop_ref: weakref.ref[Any] | None = None  # the async for loop's generator, when it opened the stream
+        self._ops: asyncio.Lock | None = None  # one operation at a time (see _serial)
 
     # -- lifecycle ----------------------------------------------------------------------------
+
+    def _serial(self) -> asyncio.Lock:
+        """The lock the session's operations take turns on.
+
+        A loop left by ``break`` closes the session from a task the event loop starts later (its
+        generator's finaliser); without taking turns, that close and the caller's next call on
+        the session would read the same stream at once.
+        """
+        if self._ops is None:
+            self._ops = asyncio.Lock()
+        return self._ops
 
     async def _open(self) -> AsyncStreamSession:
         if self._channel is not None or self._done:
@@ -369,6 +383,10 @@ class AsyncStreamSession:
 
     async def tick(self, metadata: Mapping[str, str] | Mapping[bytes, bytes] | None = None) -> AnnotatedBatch | None:
         """Ask a producer for its next batch; None when it has finished."""
+        async with self._serial():
+            return await self._tick(metadata)
+
+    async def _tick(self, metadata: Mapping[str, str] | Mapping[bytes, bytes] | None) -> AnnotatedBatch | None:
         await self._open()
         self._check_open()
         state = self._state
@@ -383,6 +401,10 @@ class AsyncStreamSession:
 
     async def exchange(self, batch: AnnotatedBatch | pa.RecordBatch) -> AnnotatedBatch:
         """Send one input batch; the output batch it produced."""
+        async with self._serial():
+            return await self._exchange(batch)
+
+    async def _exchange(self, batch: AnnotatedBatch | pa.RecordBatch) -> AnnotatedBatch:
         await self._open()
         self._check_open()
         data, md = self._state.exchange(batch)
@@ -393,6 +415,10 @@ class AsyncStreamSession:
 
     async def cancel(self) -> None:
         """Cancel the stream: the server calls the state's ``on_cancel`` and closes the output."""
+        async with self._serial():
+            await self._cancel()
+
+    async def _cancel(self) -> None:
         if self._done or self._channel is None:
             self._release()  # never opened: nothing to tell the server
             return
@@ -402,7 +428,8 @@ class AsyncStreamSession:
 
     async def aclose(self) -> None:
         """End the stream: close the input, then read the output to its end."""
-        await self._end(output_ended=self._state.ended)
+        async with self._serial():
+            await self._end(output_ended=self._state.ended)
 
     async def _iterate(self) -> AsyncIterator[AnnotatedBatch]:
         try:
@@ -414,9 +441,12 @@ class AsyncStreamSession:
                 # as the sync client: a producer of ours that accepted ticks ahead keeps up to
                 # TICKS_AHEAD in flight; a loop left early lets it run that many more times
                 turn_ahead = self._channel.turn_ahead  # type: ignore[union-attr]
-                while (batch := await self._take_turn(await self._io(turn_ahead(is_data)))) is not None:
+                while True:
+                    async with self._serial():
+                        batch = None if self._done else await self._take_turn(await self._io(turn_ahead(is_data)))
+                    if batch is None:
+                        return
                     yield batch
-                return
             while True:
                 batch = await self.tick()
                 if batch is None:

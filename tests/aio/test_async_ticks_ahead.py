@@ -100,3 +100,25 @@ def test_async_cancel_in_the_middle_of_an_iteration() -> None:
             assert await proxy.ping() == "pong"
 
     run(body)
+
+
+@pytest.mark.parametrize("kind", ["apipe", "asubprocess", "uvicorn"])
+def test_a_call_right_after_break_waits_for_the_loop_s_close_or_goes_first(kind: str) -> None:
+    # ``break`` leaves the loop's generator to a finaliser the event loop runs later; the next
+    # call on the same session used to read the stream at the same time (a RuntimeError from
+    # asyncio and a broken connection). Now one goes after the other, in either order.
+    async def body() -> None:
+        async with open_async(kind, "streams") as proxy:
+            for _ in range(5):
+                before = await proxy.cancelled_count()
+                async with proxy.count(n=-1) as session:
+                    async for batch in session:
+                        if batch.batch.column("i")[0].as_py() == 2:
+                            break
+                    await session.cancel()
+                    assert session.finished
+                assert await proxy.cancelled_count() in (before, before + 1)
+                assert [b.batch.column("i")[0].as_py() async for b in proxy.count(n=3)] == [0, 1, 2]
+            assert await proxy.ping() == "pong"
+
+    run(body)

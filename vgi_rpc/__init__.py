@@ -7,6 +7,8 @@ in-process (``serve_pipe``) or in a worker subprocess (``connect`` + ``run_serve
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # every public name is loaded on first use (PEP 562): a worker loads no client, a client no server
@@ -133,6 +135,16 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "vgi_rpc.worker": ("run_server",),
 }
 _LAZY = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def _reseed_after_fork() -> None:
+    """A forked child (a gunicorn worker) draws its own request-id prefix, never its parent's."""
+    dispatch = sys.modules.get("vgi_rpc._core.dispatch")  # not loaded: nothing drawn yet
+    if dispatch is not None:
+        dispatch.reseed_request_ids(os.urandom(6))
+
+
+os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
 def __getattr__(name: str) -> Any:

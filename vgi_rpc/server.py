@@ -16,8 +16,9 @@ from ._core.offload import Offload
 from ._core.service import service_spec
 from .errors import ConnectionClosedError, IPCError, TransportError
 
-# a forked worker (gunicorn) draws its own request-id prefix, not its parent's
-os.register_at_fork(after_in_child=reseed_request_ids)
+# request ids get a random prefix per process, from the system here (the core's own fallback
+# would import ``random``); vgi_rpc/__init__.py reseeds a forked child
+reseed_request_ids(os.urandom(6))
 
 __all__ = ["RpcServer"]
 

@@ -27,3 +27,19 @@ def test_a_forked_child_draws_other_ids() -> None:
     parent = {new_request_id() for _ in range(100)}
     assert len(child) == 100
     assert {i[:8] for i in child}.isdisjoint({i[:8] for i in parent})
+
+
+def test_a_child_forked_after_the_server_module_draws_other_ids_than_a_seeded_parent() -> None:
+    import vgi_rpc.server  # noqa: F401 - seeds the ids and registers the reseed after fork
+
+    parent_first = new_request_id()  # seeded before the fork: the child must not inherit the prefix
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 16 and child[:8] != parent_first[:8]

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import random
 import struct
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -827,19 +826,31 @@ def _trace_context(md: Mapping[bytes, bytes]) -> dict[str, str]:
 class _RequestIds:
     """Request ids: 16 hex digits, a random prefix per process and a counter (no system call per call).
 
-    A forked child must call ``reseed`` (``vgi_rpc.server`` registers it to run after every fork).
+    ``vgi_rpc.server`` seeds it with 6 random bytes from the system when imported, and the
+    package reseeds it in every forked child (which must not share its parent's prefix);
+    unseeded, the first id seeds it from ``random.SystemRandom`` (imported then: the core opens
+    no device itself).
     """
 
     def __init__(self) -> None:
-        self.reseed()
+        self.prefix = ""
+        self.counter: Iterator[int] | None = None
 
-    def reseed(self) -> None:
-        fresh = random.SystemRandom()  # the system's randomness; secrets would load OpenSSL (3 ms) for this
-        self.prefix = f"{fresh.getrandbits(32):08x}"
-        self.counter = itertools.count(fresh.getrandbits(16))
+    def reseed(self, seed: bytes | None = None) -> None:
+        if seed is None or len(seed) < 6:
+            import random
+
+            seed = random.SystemRandom().randbytes(6)
+        self.prefix = seed[:4].hex()
+        self.counter = itertools.count(int.from_bytes(seed[4:6], "little"))
 
     def new(self) -> str:
-        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFF:08x}"
+        counter = self.counter
+        if counter is None:
+            self.reseed()
+            counter = self.counter
+            assert counter is not None
+        return f"{self.prefix}{next(counter) & 0xFFFFFFFF:08x}"
 
 
 _REQUEST_IDS = _RequestIds()

@@ -31,7 +31,7 @@ from ._core.ipc import IpcValidation, Items
 from ._core.offload import Offload
 from ._core.service import MethodSpec, ServiceSpec, service_spec
 from ._core.streams import AnnotatedBatch
-from .client import ProtocolClass, Stop, _traced, trace_metadata
+from .client import ProtocolClass, Stop, _traced, may_tick_ahead, trace_metadata
 from .errors import ProtocolError, RpcTimeoutError, TransportError
 from .log import Message
 from .twin import check_twin
@@ -456,11 +456,8 @@ class AsyncStreamSession:
             await self.aclose()
 
     def _ticks_ahead(self) -> bool:
-        """Whether iteration may send ticks before their output is read (long-stream drivers only)."""
-        if self._done or self._conn.offload is not None:  # a side channel's regions are lent one turn at a time
-            return False
-        accepted = getattr(self._channel, "ticks_ahead", None)
-        return accepted is not None and bool(accepted())
+        """Whether iteration may send ticks before their output is read (as the sync session's)."""
+        return not self._done and may_tick_ahead(self._channel, self._conn.offload)
 
     def __aiter__(self) -> AsyncIterator[AnnotatedBatch]:
         loop = self._iterate()

@@ -69,6 +69,16 @@ class AheadChannel(StreamChannel, Protocol):
         """The next turn, with the window of ticks ahead kept full."""
 
 
+def may_tick_ahead(channel: object, offload: object | None) -> bool:
+    """Whether iterating a stream on *channel* may send ticks ahead (for sync and async sessions).
+
+    Only a long-stream channel can (``ticks_ahead``), once its producer accepted them, and not
+    with a side channel (*offload*), whose regions are lent one turn at a time.
+    """
+    accepted = getattr(channel, "ticks_ahead", None)
+    return offload is None and accepted is not None and bool(accepted())
+
+
 class Driver(Protocol):
     """What a connection needs from a transport: unary exchanges and stream channels."""
 
@@ -450,10 +460,7 @@ class StreamSession:
 
     def _ticks_ahead(self) -> bool:
         """Whether iteration may send ticks before their output is read (see :meth:`_ahead`)."""
-        if self._done or self._conn.offload is not None:  # a side channel's regions are lent one turn at a time
-            return False
-        accepted = getattr(self._channel, "ticks_ahead", None)  # long-stream drivers only
-        return accepted is not None and bool(accepted())
+        return not self._done and may_tick_ahead(self._channel, self._conn.offload)
 
     def _ahead(self) -> Iterator[AnnotatedBatch]:
         """Iterate a producer of ours that accepted ticks ahead: up to TICKS_AHEAD ticks in flight.

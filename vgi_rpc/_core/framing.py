@@ -132,6 +132,19 @@ def custom_metadata(message: bytes | bytearray | memoryview) -> dict[bytes, byte
     return result
 
 
+def _bad_metadata_length(head: bytes | bytearray | memoryview, length: int) -> IPCError:
+    """The error for a message prefix declaring metadata no message has (FrameReader and stream_at)."""
+    return IPCError(
+        f"not an Arrow IPC stream: it starts with {bytes(head)!r}, which would declare {length} bytes "
+        "of message metadata"
+    )
+
+
+def _body_past_end(body: int, room: int) -> IPCError:
+    """The error for a message declaring more body than its source can hold."""
+    return IPCError(f"an Arrow IPC message declares a {body}-byte body; only {room} can follow")
+
+
 class FrameReader:
     """Reads whole IPC messages and streams from a blocking byte source."""
 
@@ -226,16 +239,13 @@ class FrameReader:
             self.has_metadata = False
             return head, True
         if length < 0 or length > MAX_METADATA_BYTES:
-            raise IPCError(
-                f"not an Arrow IPC stream: it starts with {bytes(head)!r}, which would declare {length} bytes "
-                "of message metadata"
-            )
+            raise _bad_metadata_length(head, length)
         meta = self._exact(length, "message metadata")
         body, self.has_metadata = message_layout(meta)
         if not body:
             return head + meta, False
         if body > self._max_body:
-            raise IPCError(f"an Arrow IPC message declares a {body}-byte body; only {self._max_body} can follow")
+            raise _body_past_end(body, self._max_body)
         start = len(head) + len(meta)
         if body >= _POOLED_BODY_BYTES:
             # from Arrow's pool, which keeps freed memory warm: no zero-fill, no page faults
@@ -441,17 +451,14 @@ def stream_at(
         if length == 0:
             return messages, pos + head
         if length < 0 or length > MAX_METADATA_BYTES:
-            raise IPCError(
-                f"not an Arrow IPC stream: it starts with {bytes(view[pos : pos + head])!r}, which would declare "
-                f"{length} bytes of message metadata"
-            )
+            raise _bad_metadata_length(view[pos : pos + head], length)
         meta_end = pos + head + length
         if meta_end > size:
             raise TransportError("the IPC stream ends in the middle of message metadata")
         body, has_metadata = message_layout(view[pos:meta_end], head)
         end = meta_end + body
         if end > size:
-            raise IPCError(f"an Arrow IPC message declares a {body}-byte body; only {size - meta_end} can follow")
+            raise _body_past_end(body, size - meta_end)
         if end - pos >= _VIEW_BYTES:
             messages.append((view[pos:end], has_metadata))
         else:

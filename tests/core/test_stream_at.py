@@ -78,3 +78,12 @@ def test_damaged_bytes_get_the_same_answer(data: bytes, draw: st.DataObject) -> 
 @given(st.binary(max_size=64))
 def test_arbitrary_bytes_get_the_same_answer(data: bytes) -> None:
     assert _in_memory(data) == _reader(data)
+
+
+@pytest.mark.parametrize("data", [SMALL, DICT])
+def test_a_vtable_before_the_metadata_is_an_error_either_way(data: bytes) -> None:
+    # found by the property above: an offset pointing before the flatbuffer must not wrap
+    # around to its end (struct counts negative positions from the end)
+    damaged = bytearray(data)
+    damaged[24] = 53
+    assert _in_memory(bytes(damaged)) == "error" == _reader(bytes(damaged))

@@ -52,6 +52,8 @@ _I64 = struct.Struct("<q").unpack_from
 def _field(buf: Any, table: int, index: int) -> int:
     """Absolute position of field *index* of the flatbuffer table at *table* (0 when absent)."""
     vtable = table - _I32(buf, table)[0]
+    if vtable < 0:  # unpack_from would count a negative position from the end
+        raise struct.error("a flatbuffer vtable before the buffer's start")
     slot = 4 + 2 * index
     if slot + 2 > _U16(buf, vtable)[0]:
         return 0
@@ -64,6 +66,8 @@ def message_layout(meta: Any, start: int = 0) -> tuple[int, bool]:
     try:
         table = start + _U32(meta, start)[0]
         vtable = table - _I32(meta, table)[0]
+        if vtable < start:  # before the flatbuffer (a negative position would wrap around)
+            raise struct.error("vtable out of range")
         vtable_size = _U16(meta, vtable)[0]
         # Message fields: 3 bodyLength (int64), 4 custom_metadata ([KeyValue])
         offset = _U16(meta, vtable + 10)[0] if vtable_size >= 12 else 0
@@ -109,6 +113,8 @@ def custom_metadata(message: bytes | bytearray | memoryview) -> dict[bytes, byte
     try:
         table = start + u32(buf, start)[0]
         vtable = table - _I32(buf, table)[0]
+        if vtable < start:
+            raise struct.error("vtable out of range")
         if u16(buf, vtable)[0] < 14:
             return None
         offset = u16(buf, vtable + 12)[0]
@@ -121,6 +127,8 @@ def custom_metadata(message: bytes | bytearray | memoryview) -> dict[bytes, byte
         for element in range(vector + 4, vector + 4 + 4 * u32(buf, vector)[0], 4):
             pair = element + u32(buf, element)[0]
             pair_vtable = pair - _I32(buf, pair)[0]
+            if pair_vtable < start:
+                raise struct.error("vtable out of range")
             size = u16(buf, pair_vtable)[0]
             key_field = u16(buf, pair_vtable + 4)[0] if size >= 6 else 0
             value_field = u16(buf, pair_vtable + 6)[0] if size >= 8 else 0

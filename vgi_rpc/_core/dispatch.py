@@ -39,6 +39,7 @@ from .offload import Offload
 from .service import MethodSpec, ServiceSpec
 from .streams import Stream
 from .values import one_value_array
+from .wholes import first_value
 
 __all__ = ["Dispatcher", "Hosted", "Reply", "Request", "new_request_id", "reseed_request_ids"]
 
@@ -329,8 +330,7 @@ class Dispatcher:
         validate(batch, self.ipc_validation)
         args: dict[str, Any] = {}
         for i, p in enumerate(m.params):
-            # the column's list, not a Scalar: about half the cost of ``column[0].as_py()``
-            value = batch.column(i).to_pylist()[0]
+            value = first_value(batch.column(i))
             args[p.name] = p.decode(value) if p.decode is not None and value is not None else value
         return args
 

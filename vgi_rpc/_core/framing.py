@@ -24,7 +24,9 @@ import pyarrow as pa
 
 from ..errors import ConnectionClosedError, IPCError, MalformedStreamError, TransportError
 from . import keys
+from .flatbuf import table_field
 from .ipc import EOS, TICK, TICK_MESSAGE, Items, decode_stream, open_reader, schema_info, translated_errors
+from .wholes import WHOLE_MIN, Hollow, Plan, hollow_layout, plan_for
 
 __all__ = [
     "MAX_METADATA_BYTES",
@@ -47,18 +49,6 @@ _U16 = struct.Struct("<H").unpack_from
 _I32 = struct.Struct("<i").unpack_from
 _U32 = struct.Struct("<I").unpack_from
 _I64 = struct.Struct("<q").unpack_from
-
-
-def _field(buf: Any, table: int, index: int) -> int:
-    """Absolute position of field *index* of the flatbuffer table at *table* (0 when absent)."""
-    vtable = table - _I32(buf, table)[0]
-    if vtable < 0:  # unpack_from would count a negative position from the end
-        raise struct.error("a flatbuffer vtable before the buffer's start")
-    slot = 4 + 2 * index
-    if slot + 2 > _U16(buf, vtable)[0]:
-        return 0
-    offset = _U16(buf, vtable + slot)[0]
-    return table + offset if offset else 0
 
 
 def message_layout(meta: Any, start: int = 0) -> tuple[int, bool]:
@@ -156,7 +146,17 @@ def _body_past_end(body: int, room: int) -> IPCError:
 class FrameReader:
     """Reads whole IPC messages and streams from a blocking byte source."""
 
-    __slots__ = ("_buffered", "_last_eos", "_max_body", "_peek", "_read", "_readinto", "_wait", "has_metadata")
+    __slots__ = (
+        "_buffered",
+        "_last_eos",
+        "_max_body",
+        "_peek",
+        "_plan",
+        "_read",
+        "_readinto",
+        "_wait",
+        "has_metadata",
+    )
 
     def __init__(
         self,
@@ -179,6 +179,7 @@ class FrameReader:
         self._max_body = max_body
         self.has_metadata = False  # whether the last message read carries custom metadata
         self._last_eos: bytes | bytearray | memoryview = b""
+        self._plan: Plan = ()  # the big binary values of the stream being read that go into their own bytes
 
     def _exact(self, n: int, what: str) -> bytes:
         data = self._read(n)
@@ -254,6 +255,10 @@ class FrameReader:
             return head + meta, False
         if body > self._max_body:
             raise _body_past_end(body, self._max_body)
+        if self._plan and body >= WHOLE_MIN:
+            layout = hollow_layout(meta, 0, self._plan, body)
+            if layout is not None:
+                return self._read_hollow(head, body, *layout), False
         start = len(head) + len(meta)
         if body >= _POOLED_BODY_BYTES:
             # from Arrow's pool, which keeps freed memory warm: no zero-fill, no page faults
@@ -268,10 +273,29 @@ class FrameReader:
         )
         return message, False
 
-    def read_messages(self) -> list[tuple[bytes | bytearray | memoryview, bool]] | None:
+    def _read_hollow(self, head: bytes, body: int, meta: bytes, takes: list[tuple[int, int, int]]) -> Hollow:
+        """The body read with its big binary values each straight into its own ``bytes`` (``wholes``)."""
+        parts = [head, meta]
+        values: dict[int, bytes] = {}
+        pos = 0
+        for column, offset, length in takes:
+            if offset > pos:
+                parts.append(self._exact(offset - pos, "a message body"))
+            values[column] = self._exact(length, "a message body")
+            parts.append(bytes(length & 7))  # the room the value's last bytes keep in the hollow body
+            pos = offset + length
+        if body > pos:
+            parts.append(self._exact(body - pos, "a message body"))
+        message = Hollow(b"".join(parts))
+        message.values = values
+        return message
+
+    def read_messages(self, wholes: bool = False) -> list[tuple[bytes | bytearray | memoryview, bool]] | None:
         """One complete IPC stream as its messages, each with whether it carries custom metadata.
 
         The end-of-stream marker is consumed but not returned. None at a clean end of input.
+        With *wholes*, a one-row batch's big binary values are read into their own ``bytes``
+        objects (a ``wholes.Hollow`` message; only ``decode_messages`` decodes it).
         """
         if self._peek is not None:
             if not self._buffered and self._wait is not None:
@@ -289,9 +313,14 @@ class FrameReader:
                 first += self._exact(4 - len(first), "a message")
         messages: list[tuple[bytes | bytearray | memoryview, bool]] = []
         message, end = self.read_message(first)
-        while not end:
-            messages.append((message, self.has_metadata))
-            message, end = self.read_message()
+        if wholes and not end:
+            self._plan = _plan_of(message)
+        try:
+            while not end:
+                messages.append((message, self.has_metadata))
+                message, end = self.read_message()
+        finally:
+            self._plan = ()
         self._last_eos = message
         return messages
 
@@ -301,6 +330,15 @@ class FrameReader:
         if messages is None:
             return None
         return b"".join([*(m for m, _ in messages), self._last_eos])
+
+
+def _plan_of(schema_message: bytes | bytearray | memoryview) -> Plan:
+    """The ``wholes`` plan of a stream starting with *schema_message* (none for a bad or dictionary schema)."""
+    try:
+        schema, dictionaries = schema_info(bytes(schema_message))
+    except (pa.ArrowException, OSError, ValueError):
+        return ()  # decode_messages reports it
+    return () if dictionaries else plan_for(schema)
 
 
 class MessageFeed:
@@ -502,7 +540,10 @@ def decode_messages(messages: list[tuple[bytes | bytearray | memoryview, bool]])
             return _DICTIONARY_STREAMS.decode(messages)
         items: Items = []
         for message, has_metadata in messages[1:]:
-            batch = pa.ipc.read_record_batch(pa.py_buffer(message), schema)
+            if type(message) is Hollow:
+                batch = message.batch(schema)
+            else:
+                batch = pa.ipc.read_record_batch(pa.py_buffer(message), schema)
             items.append((batch, custom_metadata(message) if has_metadata else None))
     except (pa.ArrowException, OSError, ValueError) as exc:  # pyarrow reports some as OSError
         raise MalformedStreamError(f"malformed Arrow IPC stream: {exc}") from exc
@@ -520,7 +561,7 @@ def _is_record_batch(message: bytes | bytearray | memoryview) -> bool:
     buf = bytes(message[:end])
     try:
         table = start + _U32(buf, start)[0]
-        at = _field(buf, table, 1)
+        at = table_field(buf, table, 1)
         return bool(at) and buf[at] == _RECORD_BATCH
     except (struct.error, IndexError):
         return False

@@ -28,6 +28,7 @@ from .service import MethodSpec, ParamSpec, ServiceSpec
 from .streams import AnnotatedBatch
 from .typemap import Kind
 from .values import one_value_array, short_repr, takes_python_type
+from .wholes import first_value
 
 __all__ = [
     "ClientStream",
@@ -279,7 +280,7 @@ def read_unary_reply(
     if result.num_rows != 1 or result.num_columns < 1:
         raise ProtocolError(f"{method.name}(): expected a one-row result batch, got {result.num_rows} rows")
     validate(result, ipc_validation)
-    value = result.column(0).to_pylist()[0]  # the list, not a Scalar: cheaper
+    value = first_value(result.column(0))
     if value is not None and method.decode_result is not None:
         value = method.decode_result(value)
     return value

@@ -59,9 +59,9 @@ def frame_reader(stream: ByteStream) -> FrameReader:
     )
 
 
-def _read_messages(frames: FrameReader) -> Messages | None:
+def _read_messages(frames: FrameReader, wholes: bool = False) -> Messages | None:
     with translated_errors():
-        return frames.read_messages()
+        return frames.read_messages(wholes)
 
 
 # -- server -----------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def serve_connection(
     write = stream.write
     offload = getattr(stream, "offload", None)  # a stream with a side channel (shared memory) brings its own
     while True:
-        messages = _read_messages(frames)
+        messages = _read_messages(frames, wholes=True)  # a big bytes argument: one copy, handed to the method
         if messages is None:
             return
         out = dispatcher.handle_messages(
@@ -145,7 +145,7 @@ class LongStreamDriver:
     def unary(self, request: bytes | list[Any], what: str, route: tuple[str, str] | None = None) -> Messages:
         """Send one request stream; return the reply stream's messages (*route* is for HTTP: unused)."""
         self.stream.write(request)
-        messages = _read_messages(self.frames)
+        messages = _read_messages(self.frames, wholes=True)  # a big bytes result: one copy, handed to the caller
         if messages is None:
             raise TransportError(f"{what}: the server closed the connection")
         return messages

@@ -22,7 +22,9 @@ from typing import Any, Final
 
 import pyarrow as pa
 
+from .flatbuf import table_field
 from .ipc import encode_stream
+from .wholes import Hollow
 
 __all__ = ["VarRowCodec"]
 
@@ -51,15 +53,6 @@ def _pad(n: int) -> int:
     return (n + 7) & ~7
 
 
-def _field(buf: bytes, table: int, index: int) -> int:
-    """The absolute position of field *index* of the flatbuffer table at *table* (0: absent)."""
-    vtable = table - _I32(buf, table)[0]
-    size = _U16(buf, vtable)[0]
-    slot = 4 + 2 * index
-    offset = _U16(buf, vtable + slot)[0] if slot + 2 <= size else 0
-    return table + offset if offset else 0
-
-
 class VarRowCodec:
     """Template-based encoding of one-row streams with at least one utf8 / binary column."""
 
@@ -72,10 +65,10 @@ class VarRowCodec:
         self._types = types
         meta = header
         table = 8 + _U32(meta, 8)[0]
-        self._body_pos = _field(meta, table, 3)
-        header_field = _field(meta, table, 2)
+        self._body_pos = table_field(meta, table, 3)
+        header_field = table_field(meta, table, 2)
         batch = header_field + _U32(meta, header_field)[0]
-        vector = _field(meta, batch, 2)
+        vector = table_field(meta, batch, 2)
         self._buffers_pos = vector + _U32(meta, vector)[0] + 4  # the first Buffer struct
 
     @property
@@ -173,7 +166,7 @@ class VarRowCodec:
             return None
         batch = messages[1][0]
         size = len(self._header)
-        if len(batch) < size:
+        if len(batch) < size or isinstance(batch, Hollow):  # a hollow message's values are elsewhere
             return None
         lengths = []
         pos = self._buffers_pos

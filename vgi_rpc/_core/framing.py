@@ -151,10 +151,10 @@ class FrameReader:
         "_last_eos",
         "_max_body",
         "_peek",
-        "_plan",
         "_read",
         "_readinto",
         "_wait",
+        "_wholes",
         "has_metadata",
     )
 
@@ -179,7 +179,7 @@ class FrameReader:
         self._max_body = max_body
         self.has_metadata = False  # whether the last message read carries custom metadata
         self._last_eos: bytes | bytearray | memoryview = b""
-        self._plan: Plan = ()  # the big binary values of the stream being read that go into their own bytes
+        self._wholes: bytes | bytearray | memoryview | None = None  # read_messages(wholes=True): its schema message
 
     def _exact(self, n: int, what: str) -> bytes:
         data = self._read(n)
@@ -255,8 +255,9 @@ class FrameReader:
             return head + meta, False
         if body > self._max_body:
             raise _body_past_end(body, self._max_body)
-        if self._plan and body >= WHOLE_MIN:
-            layout = hollow_layout(meta, 0, self._plan, body)
+        if self._wholes is not None and body >= WHOLE_MIN:
+            plan = _plan_of(self._wholes)
+            layout = hollow_layout(meta, 0, plan, body) if plan else None
             if layout is not None:
                 return self._read_hollow(head, body, *layout), False
         start = len(head) + len(meta)
@@ -314,13 +315,13 @@ class FrameReader:
         messages: list[tuple[bytes | bytearray | memoryview, bool]] = []
         message, end = self.read_message(first)
         if wholes and not end:
-            self._plan = _plan_of(message)
+            self._wholes = message  # the plan is made when a big body comes (none do, mostly)
         try:
             while not end:
                 messages.append((message, self.has_metadata))
                 message, end = self.read_message()
         finally:
-            self._plan = ()
+            self._wholes = None
         self._last_eos = message
         return messages
 

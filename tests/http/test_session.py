@@ -191,3 +191,60 @@ def test_https_verifies_the_server_against_ssl_cert_file(tmp_path: Path, monkeyp
             assert [proxy.add(a=1.0, b=float(k)) for k in range(3)] == [1.0, 2.0, 3.0]
     finally:
         stop(proc)
+
+
+def _capture_one_request(reply: bytes) -> tuple[str, list[bytes]]:
+    """A one-shot raw server on loopback: (its URL, a list that receives the request bytes it read)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    got: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, listener:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + 5:
+                data += conn.recv(65536)
+            got.append(data)
+            conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", got
+
+
+def test_the_request_on_the_wire() -> None:
+    url, got = _capture_one_request(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+    session = StdlibSession()
+    reply = session.send("POST", url + "/p/q?x=1", b"hello", {"Content-Type": "a/b", "X-Other": "1"}, 100)
+    assert (reply.status, reply.body) == (200, b"ok")
+    head, body = got[0].split(b"\r\n\r\n", 1)
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /p/q?x=1 HTTP/1.1"
+    assert sorted(lines[1:]) == sorted(
+        [f"Host: {url[len('http://') :]}".encode(), b"Content-Type: a/b", b"X-Other: 1", b"Content-Length: 5"]
+    )
+    assert body == b"hello"
+
+
+def test_a_header_that_would_split_the_request_is_refused(url: str) -> None:
+    session = StdlibSession()
+    for name, value in (("X-A", "1\r\nX-Injected: 2"), ("X B", "1"), ("X-C:", "1")):
+        with pytest.raises(TransportError, match="invalid HTTP header"):
+            session.send("POST", url + "/echo", b"x", {name: value}, 100)
+    with pytest.raises(TransportError, match="non-ASCII"):
+        session.send("POST", url + "/échø", b"x", {}, 100)
+    assert session.send("POST", url + "/echo", b"still", {}, 100).body == b"still"
+    session.close()
+
+
+def test_a_host_name_is_looked_up(url: str) -> None:
+    session = StdlibSession()
+    named = url.replace("127.0.0.1", "localhost")
+    try:
+        reply = session.send("POST", named + "/echo", b"by name", {}, 100)
+    except TransportError as exc:  # localhost resolving to ::1 only, where nothing listens
+        pytest.fail(f"localhost did not reach the IPv4 server: {exc}")
+    assert reply.body == b"by name"
+    session.close()

@@ -1,9 +1,11 @@
-"""How the HTTP client sends one request: a two-method seam, over the standard library or httpx.
+"""How the HTTP client sends one request: a two-method seam, over sockets of our own or httpx.
 
-``StdlibSession`` (the default) keeps idle keep-alive connections of the standard library's
-``http.client`` per origin: about a third of httpx's client CPU per request here (httpx builds
+``StdlibSession`` (the default) keeps idle keep-alive connections per origin, writes each request
+itself in one ``sendall`` and parses the response with the standard library's
+``http.client.HTTPResponse``: about a third of httpx's client CPU per request here (httpx builds
 several models, header lists and a cookie jar per request), which is most of a small call's cost
-(``benchmarks/http_load.py``). ``HttpxSession`` sends through a ready ``httpx.Client``: the way to
+(``benchmarks/http_load.py``), and a sixth less than ``http.client.HTTPConnection``'s (which
+writes head and body in two system calls). ``HttpxSession`` sends through a ready ``httpx.Client``: the way to
 add auth, proxies, custom TLS or a mock transport. Either way the driver sees an ``HttpReply`` whose
 body is still encoded, read up to a cap, and the failures of errors.py: ``RpcTimeoutError`` for a
 timeout, ``TransportError`` for a connection that fails.
@@ -61,8 +63,12 @@ def _failed(verb: str, url: str, exc: BaseException) -> TransportError:
 
 
 class StdlibSession:
-    """Keep-alive ``http.client`` connections, thread-safe (a connection serves one request at a time).
+    """Keep-alive HTTP/1.1 connections of our own, thread-safe (a connection serves one request at a time).
 
+    A request goes out in one ``sendall`` (head and body together; a body of 64 KiB or more
+    follows in a second), so a server reads it at once and no Nagle delay splits it; the
+    response is parsed by the standard library's ``http.client.HTTPResponse`` (status, headers,
+    ``Content-Length`` or chunked bodies). A numeric host is connected to without a name lookup.
     *timeout* bounds the connect and each read or write (None: a read may wait forever, the
     connect gives up after ``CONNECT_TIMEOUT``). ``https`` verifies against the system's
     certificate store (``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` apply).
@@ -70,78 +76,101 @@ class StdlibSession:
 
     def __init__(self, timeout: float | None = None) -> None:
         self._timeout = timeout
-        self._idle: dict[tuple[str, str, int | None], list[http.client.HTTPConnection]] = {}
-        self._routes: dict[str, tuple[tuple[str, str, int | None], str]] = {}
+        self._idle: dict[_Origin, list[socket.socket]] = {}
+        self._routes: dict[str, tuple[_Origin, bytes]] = {}
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
         self._closed = False
 
-    def _route(self, url: str) -> tuple[tuple[str, str, int | None], str]:
+    def _route(self, url: str) -> tuple[_Origin, bytes]:
+        """The URL's origin and the start of its request head (request line and ``Host``)."""
         route = self._routes.get(url)
         if route is None:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise TransportError(f"cannot send to {url!r}: not an http or https URL")
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            route = (parts.scheme, parts.hostname, parts.port), path
+            host = parts.hostname
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            shown = f"[{host}]" if ":" in host else host if host.isascii() else host.encode("idna").decode("ascii")
+            if parts.port is not None and parts.port != (443 if parts.scheme == "https" else 80):
+                shown += f":{port}"
+            _check_header("Host", shown)
+            if any(c in path for c in "\r\n ") or not path.isascii():
+                raise TransportError(f"cannot send to {url!r}: its path holds a space, a line break or non-ASCII")
+            route = (parts.scheme, host, port), f" {path} HTTP/1.1\r\nHost: {shown}\r\n".encode("ascii")
             if len(self._routes) < 1024:
                 self._routes[url] = route
         return route
 
-    def _connection(self, origin: tuple[str, str, int | None]) -> http.client.HTTPConnection:
+    def _connection(self, origin: _Origin) -> socket.socket:
         with self._lock:
             idle = self._idle.get(origin)
             while idle:
                 kept = idle.pop()
-                sock = kept.sock
-                if sock is not None and not select.select((sock,), (), (), 0)[0]:
+                if not select.select((kept,), (), (), 0)[0]:
                     return kept  # nothing to read: the server has not closed it
                 kept.close()
         scheme, host, port = origin
         connect_timeout = self._timeout if self._timeout is not None else CONNECT_TIMEOUT
-        if scheme == "https":
-            if self._tls is None:
-                self._tls = ssl.create_default_context()
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, port, timeout=connect_timeout, context=self._tls
-            )
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=connect_timeout)
-        conn.connect()
-        assert conn.sock is not None
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn.sock.settimeout(self._timeout)
-        return conn
+        sock = _connect(host, port, connect_timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                if self._tls is None:
+                    self._tls = ssl.create_default_context()
+                sock = self._tls.wrap_socket(sock, server_hostname=host)
+            sock.settimeout(self._timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
-    def _release(self, origin: tuple[str, str, int | None], conn: http.client.HTTPConnection) -> None:
+    def _release(self, origin: _Origin, sock: socket.socket) -> None:
         with self._lock:
             idle = self._idle.setdefault(origin, [])
             if not self._closed and len(idle) < _MAX_IDLE:
-                idle.append(conn)
+                idle.append(sock)
                 return
-        conn.close()
+        sock.close()
 
     def send(self, verb: str, url: str, body: bytes | None, headers: dict[str, str], limit: int) -> HttpReply:
         """One request over an idle connection to the URL's origin, or a new one."""
-        origin, path = self._route(url)
-        conn: http.client.HTTPConnection | None = None
+        origin, line = self._route(url)
+        head = [verb.encode("ascii"), line]
+        for name, value in headers.items():
+            _check_header(name, value)
+            head.append(f"{name}: {value}\r\n".encode("latin-1"))
+        if body is not None:
+            head.append(b"Content-Length: %d\r\n" % len(body))
+        head.append(b"\r\n")
+        sock: socket.socket | None = None
         try:
-            conn = self._connection(origin)
-            conn.request(verb, path, body=body, headers=headers)
-            response = conn.getresponse()
-            data = _read(response, limit)
+            sock = self._connection(origin)
+            if body is not None and len(body) < _JOIN_MAX:
+                sock.sendall(b"".join([*head, body]))
+            else:
+                sock.sendall(b"".join(head))
+                if body:
+                    sock.sendall(body)
+            response = http.client.HTTPResponse(sock, method=verb)
+            try:
+                response.begin()
+                data = _read(response, limit)
+            finally:
+                response.close()  # its file on the socket, not the socket
         except BodyTooLarge:
-            if conn is not None:
-                conn.close()
+            if sock is not None:
+                sock.close()
             raise
         except (OSError, http.client.HTTPException) as exc:
-            if conn is not None:
-                conn.close()
+            if sock is not None:
+                sock.close()
             raise _failed(verb, url, exc) from exc
         if response.will_close:
-            conn.close()
+            sock.close()
         else:
-            self._release(origin, conn)
+            self._release(origin, sock)
         names = {name.lower(): value for name, value in response.getheaders()}
         return HttpReply(response.status, names, data)
 
@@ -149,10 +178,38 @@ class StdlibSession:
         """Close every idle connection; later sends still work (on new connections, closed on return)."""
         with self._lock:
             self._closed = True
-            idle = [conn for conns in self._idle.values() for conn in conns]
+            idle = [sock for socks in self._idle.values() for sock in socks]
             self._idle.clear()
-        for conn in idle:
-            conn.close()
+        for sock in idle:
+            sock.close()
+
+
+_Origin = tuple[str, str, int]  # scheme, host, port
+_JOIN_MAX = 1 << 16  # smaller bodies go out in one write with the head
+
+
+def _check_header(name: str, value: str) -> None:
+    """Refuse a header that would break the request apart (a line break, or a bad name)."""
+    if not name or any(c in name for c in ":\r\n \t") or "\r" in value or "\n" in value:
+        raise TransportError(f"invalid HTTP header {name!r}: {value!r}")
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to *host*: a numeric address directly, a name through ``socket.create_connection``."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect((host, port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    return socket.create_connection((host, port), timeout=timeout)
 
 
 def _read(response: http.client.HTTPResponse, limit: int) -> bytes:

@@ -62,6 +62,26 @@ def test_offload_round_trip_copies_out_and_frees(segment: ShmSegment) -> None:
     assert offload.offload(dictionary, None)[0] is dictionary
 
 
+def test_a_big_bytes_value_is_copied_out_of_the_segment_once() -> None:
+    from vgi_rpc._core.wholes import first_value
+
+    segment = ShmSegment.create(4 << 20)
+    try:
+        offload = ShmOffload(segment, threshold=1024)
+        value = bytes(range(256)) * 4096 + b"abc"  # 1 MiB and 3 bytes
+        batch = pa.RecordBatch.from_pydict({"n": [5], "data": pa.array([value], pa.binary())})
+        pointer, md = offload.offload(batch, None)
+        assert md is not None and b"vgi_rpc.shm_offset" in md  # it went through the segment
+        ((data, _),) = offload.resolve(pointer, md)
+        assert data.equals(batch) and segment._entries() == []
+        got = first_value(data.column(1))
+        # the value handed over is the bytes object the region was copied into, not a second copy
+        assert got == value and pa.py_buffer(got).address == data.column(1).buffers()[2].address
+    finally:
+        segment.close()
+        segment.unlink()
+
+
 class _CountingPipe:
     """Counts what a transport writes on its pipe."""
 

@@ -24,8 +24,8 @@ from typing import Any, Final
 import pyarrow as pa
 
 from .._core import keys
-from .._core.framing import custom_metadata, message_header
-from .._core.ipc import Items, empty_batch, has_dictionary, new_writer, open_reader
+from .._core.framing import FrameReader, custom_metadata, decode_messages, message_header
+from .._core.ipc import Items, empty_batch, has_dictionary, new_writer
 from ..errors import ProtocolError
 from .pipe import PipeTransport
 
@@ -170,14 +170,46 @@ class ShmOffload:
             offset, length = int(md.pop(keys.SHM_OFFSET)), int(md.pop(keys.SHM_LENGTH, b"-1"))
         except ValueError:
             raise ProtocolError("a shared-memory pointer batch carries a malformed offset or length") from None
-        owned = pa.allocate_buffer(length)
-        memoryview(owned).cast("B")[:] = self.segment.view(offset, length)
-        self.segment.free(offset)
-        reader = open_reader(owned)
-        data = reader.read_next_batch()
+        # framed and copied out by the core's reader: one copy of everything, a big bytes value
+        # straight into the bytes object the user gets (``_core/wholes.py``), as over a pipe
+        region = _Region(self.segment.view(offset, length))
+        try:
+            messages = FrameReader(region.read, region.readinto, max_body=length).read_messages(wholes=True)
+        finally:
+            region.release()
+            self.segment.free(offset)
+        items = decode_messages(messages)[1] if messages else []
+        if not items:
+            raise ProtocolError("a shared-memory region holds no record batch")
+        data = items[0][0]
         self.resolved += 1
         md[keys.SHM_SOURCE] = self.segment.name.encode()
         return [(data, md)]
+
+
+class _Region:
+    """A byte source over a segment region for ``FrameReader``: every read is a copy out of it."""
+
+    __slots__ = ("_pos", "_view")
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view
+        self._pos = 0
+
+    def read(self, n: int) -> bytes:
+        start = self._pos
+        self._pos = min(start + n, len(self._view))
+        return bytes(self._view[start : self._pos])
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        n = min(len(target), len(self._view) - self._pos)
+        target[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def release(self) -> None:
+        self._view.release()
 
 
 def _write_stream(sink: Any, batch: pa.RecordBatch) -> None:

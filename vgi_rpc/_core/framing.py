@@ -26,7 +26,7 @@ from ..errors import ConnectionClosedError, IPCError, MalformedStreamError, Tran
 from . import keys
 from .flatbuf import table_field
 from .ipc import EOS, TICK, TICK_MESSAGE, Items, decode_stream, open_reader, schema_info, translated_errors
-from .wholes import WHOLE_MIN, Hollow, Plan, hollow_layout, plan_for
+from .wholes import WHOLE_MIN, Hollow, hollow_layout, hollow_message, hollow_reads, plan_of
 
 __all__ = [
     "MAX_METADATA_BYTES",
@@ -256,7 +256,7 @@ class FrameReader:
         if body > self._max_body:
             raise _body_past_end(body, self._max_body)
         if self._wholes is not None and body >= WHOLE_MIN:
-            plan = _plan_of(self._wholes)
+            plan = plan_of(self._wholes)
             layout = hollow_layout(meta, 0, plan, body) if plan else None
             if layout is not None:
                 return self._read_hollow(head, body, *layout), False
@@ -276,20 +276,8 @@ class FrameReader:
 
     def _read_hollow(self, head: bytes, body: int, meta: bytes, takes: list[tuple[int, int, int]]) -> Hollow:
         """The body read with its big binary values each straight into its own ``bytes`` (``wholes``)."""
-        parts = [head, meta]
-        values: dict[int, bytes] = {}
-        pos = 0
-        for column, offset, length in takes:
-            if offset > pos:
-                parts.append(self._exact(offset - pos, "a message body"))
-            values[column] = self._exact(length, "a message body")
-            parts.append(bytes(length & 7))  # the room the value's last bytes keep in the hollow body
-            pos = offset + length
-        if body > pos:
-            parts.append(self._exact(body - pos, "a message body"))
-        message = Hollow(b"".join(parts))
-        message.values = values
-        return message
+        pieces = [(column, self._exact(n, "a message body")) for column, n in hollow_reads(body, takes)]
+        return hollow_message(head, meta, pieces)
 
     def read_messages(self, wholes: bool = False) -> list[tuple[bytes | bytearray | memoryview, bool]] | None:
         """One complete IPC stream as its messages, each with whether it carries custom metadata.
@@ -331,15 +319,6 @@ class FrameReader:
         if messages is None:
             return None
         return b"".join([*(m for m, _ in messages), self._last_eos])
-
-
-def _plan_of(schema_message: bytes | bytearray | memoryview) -> Plan:
-    """The ``wholes`` plan of a stream starting with *schema_message* (none for a bad or dictionary schema)."""
-    try:
-        schema, dictionaries = schema_info(bytes(schema_message))
-    except (pa.ArrowException, OSError, ValueError):
-        return ()  # decode_messages reports it
-    return () if dictionaries else plan_for(schema)
 
 
 class MessageFeed:

@@ -25,8 +25,20 @@ from typing import Any, Final
 import pyarrow as pa
 
 from .flatbuf import table_field
+from .ipc import schema_info
 
-__all__ = ["WHOLE_MIN", "Hollow", "Plan", "first_value", "hollow_layout", "plan_for", "wrap"]
+__all__ = [
+    "WHOLE_MIN",
+    "Hollow",
+    "Plan",
+    "first_value",
+    "hollow_layout",
+    "hollow_message",
+    "hollow_reads",
+    "plan_for",
+    "plan_of",
+    "wrap",
+]
 
 WHOLE_MIN: Final = 1 << 20  # smaller values are copied out of the message as usual
 _RECORD_BATCH: Final = 3  # flatbuffer MessageHeader.RecordBatch
@@ -150,6 +162,44 @@ def _apart(spans: list[tuple[int, int]], chosen: set[int], body: int) -> bool:
             if k != index and n and o < off + length and off < o + n:
                 return False
     return True
+
+
+def hollow_reads(body: int, takes: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """The reads that take a hollow body apart, in order: (column, length); column -1 for the bytes between values."""
+    reads: list[tuple[int, int]] = []
+    pos = 0
+    for column, offset, length in takes:
+        if offset > pos:
+            reads.append((-1, offset - pos))
+        reads.append((column, length))
+        pos = offset + length
+    if body > pos:
+        reads.append((-1, body - pos))
+    return reads
+
+
+def hollow_message(head: bytes, meta: bytes, pieces: list[tuple[int, bytes]]) -> Hollow:
+    """The hollow message of *head* (framing), *meta* (from ``hollow_layout``) and the pieces of ``hollow_reads``."""
+    parts = [head, meta]
+    values: dict[int, bytes] = {}
+    for column, data in pieces:
+        if column < 0:
+            parts.append(data)
+        else:
+            values[column] = data
+            parts.append(bytes(len(data) & 7))  # the room the value's last bytes keep in the hollow body
+    message = Hollow(b"".join(parts))
+    message.values = values
+    return message
+
+
+def plan_of(schema_message: bytes | bytearray | memoryview) -> Plan:
+    """The plan of a stream starting with *schema_message* (none for a bad or dictionary schema)."""
+    try:
+        schema, dictionaries = schema_info(bytes(schema_message))
+    except (pa.ArrowException, OSError, ValueError):
+        return ()  # the stream's decoding reports it
+    return () if dictionaries else plan_for(schema)
 
 
 class Hollow(bytes):

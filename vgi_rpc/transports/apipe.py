@@ -24,6 +24,7 @@ from .._core.framing import MAX_METADATA_BYTES, BatchReader, FrameReader, decode
 from .._core.invoke import Request
 from .._core.ipc import EMPTY_STREAM, TICK, TICK_MESSAGE, Items, StreamWriter, translated_errors
 from .._core.longstream import TICKS_AHEAD
+from .._core.wholes import WHOLE_MIN, hollow_layout, hollow_message, hollow_reads, plan_of
 from ..aclient import AsyncRpcConnection
 from ..client import ProtocolClass, Stop
 from ..errors import ConnectionClosedError, IPCError, TransportError
@@ -75,8 +76,14 @@ async def read_message(reader: asyncio.StreamReader) -> tuple[bytes, bool, bool]
     return data, has_metadata, end
 
 
-async def read_message_kind(reader: asyncio.StreamReader) -> tuple[bytes, bool, bool, bool]:
-    """As :func:`read_message`, and whether the message is a dictionary batch."""
+async def read_message_kind(
+    reader: asyncio.StreamReader, wholes: bytes | None = None
+) -> tuple[bytes, bool, bool, bool]:
+    """As :func:`read_message`, and whether the message is a dictionary batch.
+
+    *wholes*: the schema message of the stream being read, when a one-row batch's big binary
+    values are to be read into their own ``bytes`` objects (a ``wholes.Hollow`` message).
+    """
     head = await _exact(reader, 4, "boundary")
     if head == _CONTINUATION:
         head += await _exact(reader, 4, "a message header")
@@ -89,22 +96,30 @@ async def read_message_kind(reader: asyncio.StreamReader) -> tuple[bytes, bool, 
         raise IPCError(f"not an Arrow IPC stream: it starts with {head!r}, which would declare {length} bytes")
     meta = await _exact(reader, length, "message metadata")
     body, has_metadata = message_layout(meta)
+    if wholes is not None and body >= WHOLE_MIN:
+        plan = plan_of(wholes)
+        layout = hollow_layout(meta, 0, plan, body) if plan else None
+        if layout is not None:
+            patched, takes = layout
+            pieces = [(column, await _exact(reader, n, "a message body")) for column, n in hollow_reads(body, takes)]
+            return hollow_message(head, patched, pieces), has_metadata, False, False
     data = head + meta
     if body:
         data += await _exact(reader, body, "a message body")
     return data, has_metadata, False, _is_dictionary(meta)
 
 
-async def read_messages(reader: asyncio.StreamReader, what: str) -> Messages:
-    """One complete IPC stream as its messages (the EOS marker consumed)."""
+async def read_messages(reader: asyncio.StreamReader, what: str, wholes: bool = False) -> Messages:
+    """One complete IPC stream as its messages (the EOS marker consumed); *wholes* as ``FrameReader.read_messages``."""
     try:
         message, has_md, end = await read_message(reader)
     except ConnectionClosedError:
         raise TransportError(f"{what}: the server closed the connection") from None
+    schema = message if wholes and not end else None
     messages: Messages = []
     while not end:
         messages.append((message, has_md))
-        message, has_md, end = await read_message(reader)
+        message, has_md, end, _ = await read_message_kind(reader, schema)
     return messages
 
 
@@ -156,7 +171,7 @@ class AsyncLongStreamDriver:
     async def unary(self, request: Request, what: str, route: tuple[str, str] | None = None) -> Messages:
         """Send one request stream; the reply stream's messages (*route* is for HTTP: unused)."""
         await self.send(request)
-        return await read_messages(self.reader, what)
+        return await read_messages(self.reader, what, wholes=True)  # a big bytes result: into its own bytes
 
     async def open_stream(self, request: Request, has_header: bool, what: str) -> AsyncLongStreamCall:
         """Send a stream call's request (and read its header stream, when the method declares one)."""

@@ -87,3 +87,23 @@ def test_a_vtable_before_the_metadata_is_an_error_either_way(data: bytes) -> Non
     damaged = bytearray(data)
     damaged[24] = 53
     assert _in_memory(bytes(damaged)) == "error" == _reader(bytes(damaged))
+
+
+def test_layouts_are_remembered_by_their_bytes_and_failures_are_not() -> None:
+    from vgi_rpc._core import framing
+
+    start = 8 + int.from_bytes(SMALL[4:8], "little")  # the batch message after the schema
+    meta = SMALL[start + 8 : start + 8 + int.from_bytes(SMALL[start + 4 : start + 8], "little")]
+    first = framing.layout_of(meta)
+    assert first == framing.message_layout(meta) and first[1]  # it carries custom metadata
+    assert framing.layout_of(bytes(meta)) is first  # a lookup the second time
+    assert framing.layout_of(bytearray(meta)) is first  # any buffer type, keyed as bytes
+    damaged = bytearray(meta)
+    damaged[0:4] = (len(meta) + 100).to_bytes(4, "little")  # the root table past the end
+    for _ in range(2):  # refused every time, never remembered
+        with pytest.raises(IPCError):
+            framing.layout_of(bytes(damaged))
+    assert bytes(damaged) not in framing._LAYOUTS
+    for k in range(framing._LAYOUTS_MAX + 10):  # bounded: distinct flatbuffers do not pile up
+        framing.layout_of(_stream(pa.record_batch({f"c{k}": [k]}))[8:])
+    assert len(framing._LAYOUTS) <= framing._LAYOUTS_MAX

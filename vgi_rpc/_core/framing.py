@@ -35,6 +35,7 @@ __all__ = [
     "MessageFeed",
     "custom_metadata",
     "decode_messages",
+    "layout_of",
     "message_header",
     "split_streams",
     "stream_at",
@@ -68,6 +69,29 @@ def message_layout(meta: Any, start: int = 0) -> tuple[int, bool]:
     if length < 0 or length > MAX_BODY_BYTES:
         raise IPCError(f"Arrow IPC message declares an impossible body length ({length})")
     return length, has_metadata
+
+
+_LAYOUTS: dict[bytes, tuple[int, bool]] = {}  # flatbuffer bytes -> message_layout (a pure function of them)
+_LAYOUTS_MAX: Final = 1024
+_LAYOUT_KEY_MAX: Final = 1 << 12  # bigger flatbuffers are parsed every time
+
+
+def layout_of(meta: bytes) -> tuple[int, bool]:
+    """``message_layout`` of a flatbuffer held as ``bytes``, remembered by its bytes.
+
+    A stream's batches, and a client's requests for one method, repeat their flatbuffer message
+    after message: a dict lookup instead of a walk (about 0.9 -> 0.2 µs).
+    """
+    if type(meta) is not bytes:  # a source's peek may hand out another buffer type
+        meta = bytes(meta)
+    known = _LAYOUTS.get(meta)
+    if known is None:
+        known = message_layout(meta)
+        if len(meta) <= _LAYOUT_KEY_MAX:
+            if len(_LAYOUTS) >= _LAYOUTS_MAX:
+                _LAYOUTS.clear()
+            _LAYOUTS[meta] = known
+    return known
 
 
 def _string(buf: bytes, field: int, end: int) -> bytes:
@@ -224,7 +248,7 @@ class FrameReader:
                     return self._read(8), True
                 if 0 < length <= MAX_METADATA_BYTES and len(data) >= 8 + length:
                     # parse within the metadata only: an offset past it is malformed, as below
-                    body, self.has_metadata = message_layout(memoryview(data)[: 8 + length], 8)
+                    body, self.has_metadata = layout_of(data[8 : 8 + length])
                     total = 8 + length + body
                     if len(data) >= total:
                         self._buffered = len(data) - total
@@ -250,7 +274,7 @@ class FrameReader:
         if length < 0 or length > MAX_METADATA_BYTES:
             raise _bad_metadata_length(head, length)
         meta = self._exact(length, "message metadata")
-        body, self.has_metadata = message_layout(meta)
+        body, self.has_metadata = layout_of(meta)
         if not body:
             return head + meta, False
         if body > self._max_body:
@@ -481,7 +505,8 @@ def stream_at(
         meta_end = pos + head + length
         if meta_end > size:
             raise TransportError("the IPC stream ends in the middle of message metadata")
-        body, has_metadata = message_layout(view[pos:meta_end], head)
+        meta = copy[pos + head : meta_end] if copy is not None else view[pos + head : meta_end].tobytes()
+        body, has_metadata = layout_of(meta)
         end = meta_end + body
         if end > size:
             raise _body_past_end(body, size - meta_end)

@@ -2,7 +2,7 @@
 
 The same bytes as the sync ``LongStreamDriver`` (``_core/longstream.py``): back-to-back IPC
 streams each way on one lock-step connection. Messages are framed with ``await`` (the body
-length comes from the core's ``message_layout``) and then decoded by the core's own readers, fed
+length comes from the core's ``layout_of``) and then decoded by the core's own readers, fed
 one whole message at a time, so no decoding is written twice. Calls on one connection are
 serialised by ``AsyncRpcConnection``; a pool of connections gives parallelism.
 """
@@ -20,7 +20,7 @@ from typing import Any, TypeVar, overload
 
 import pyarrow as pa
 
-from .._core.framing import MAX_METADATA_BYTES, BatchReader, FrameReader, decode_messages, message_layout
+from .._core.framing import MAX_METADATA_BYTES, BatchReader, FrameReader, decode_messages, layout_of
 from .._core.invoke import Request
 from .._core.ipc import EMPTY_STREAM, TICK, TICK_MESSAGE, Items, StreamWriter, translated_errors
 from .._core.longstream import TICKS_AHEAD
@@ -95,7 +95,7 @@ async def read_message_kind(
     if length < 0 or length > MAX_METADATA_BYTES:
         raise IPCError(f"not an Arrow IPC stream: it starts with {head!r}, which would declare {length} bytes")
     meta = await _exact(reader, length, "message metadata")
-    body, has_metadata = message_layout(meta)
+    body, has_metadata = layout_of(meta)
     if wholes is not None and body >= WHOLE_MIN:
         plan = plan_of(wholes)
         layout = hollow_layout(meta, 0, plan, body) if plan else None

@@ -107,3 +107,17 @@ def test_layouts_are_remembered_by_their_bytes_and_failures_are_not() -> None:
     for k in range(framing._LAYOUTS_MAX + 10):  # bounded: distinct flatbuffers do not pile up
         framing.layout_of(_stream(pa.record_batch({f"c{k}": [k]}))[8:])
     assert len(framing._LAYOUTS) <= framing._LAYOUTS_MAX
+
+
+def test_custom_metadata_is_remembered_and_each_caller_gets_its_own_dict() -> None:
+    from vgi_rpc._core.framing import custom_metadata
+
+    start = 8 + int.from_bytes(SMALL[4:8], "little")
+    message = SMALL[start:-8]  # the batch message, without the end-of-stream marker
+    first = custom_metadata(message)
+    assert first == {b"vgi_rpc.method": b"ping"}
+    first[b"changed"] = b"by the caller"
+    again = custom_metadata(bytearray(message))
+    assert again == {b"vgi_rpc.method": b"ping"} and again is not first
+    assert custom_metadata(SMALL[:start]) is None  # the schema message has none, remembered too
+    assert custom_metadata(SMALL[:start]) is None

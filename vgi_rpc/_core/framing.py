@@ -119,9 +119,28 @@ def custom_metadata(message: bytes | bytearray | memoryview) -> dict[bytes, byte
 
     Walks the flatbuffer by absolute offsets (``Message.custom_metadata: [KeyValue]``, field 4;
     ``KeyValue`` has ``key`` and ``value`` strings); every offset is bounds-checked, and a string
-    must lie inside the metadata.
+    must lie inside the metadata. Remembered by the flatbuffer's bytes (a client's requests for
+    one method repeat them): each caller gets its own dict.
     """
     start, end = _metadata_bounds(message)
+    key = bytes(message[start:end]) if end - start <= _LAYOUT_KEY_MAX else None
+    if key is not None:
+        known = _METADATA.get(key, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return None if known is None else dict(known)
+    result = _custom_metadata(message, start, end)
+    if key is not None:
+        if len(_METADATA) >= _LAYOUTS_MAX:
+            _METADATA.clear()
+        _METADATA[key] = None if result is None else dict(result)
+    return result
+
+
+_METADATA: dict[bytes, dict[bytes, bytes] | None] = {}  # flatbuffer bytes -> its custom metadata
+_UNKNOWN: Final[Any] = object()
+
+
+def _custom_metadata(message: bytes | bytearray | memoryview, start: int, end: int) -> dict[bytes, bytes] | None:
     buf = message if isinstance(message, bytes) else bytes(message[:end])
     u32, u16 = _U32, _U16
     try:

@@ -42,6 +42,7 @@ __all__ = [
 
 WHOLE_MIN: Final = 1 << 20  # smaller values are copied out of the message as usual
 _RECORD_BATCH: Final = 3  # flatbuffer MessageHeader.RecordBatch
+_V5: Final = 4  # flatbuffer MetadataVersion.V5: the buffer layouts ``plan_for`` counts (pyarrow's)
 _U16 = struct.Struct("<H").unpack_from
 _I32 = struct.Struct("<i").unpack_from
 _U32 = struct.Struct("<I").unpack_from
@@ -61,6 +62,9 @@ def _batch_fields(meta: Any, start: int) -> tuple[int, int, int, int] | None:
     ``bodyLength``; None for any other message (``struct.error`` / ``IndexError`` when malformed).
     """
     message = start + _U32(meta, start)[0]
+    version = table_field(meta, message, 0)
+    if not version or _U16(meta, version)[0] < _V5:  # older metadata lays some types out otherwise
+        return None
     kind = table_field(meta, message, 1)
     header = table_field(meta, message, 2)
     body = table_field(meta, message, 3)

@@ -52,6 +52,8 @@ with vgi_rpc.connect(s.Everything, [our_python, worker], on_log=logs.append) as 
     except vgi_rpc.RpcError as err:
         report["error"] = [err.error_type, err.error_message, "raise_it" in err.remote_traceback]
     checks["after_error"] = proxy.echo_int(value=5) == 5
+    big = bytes(range(256)) * (3 << 12) + b"odd"  # 3 MiB: our worker reads it into its own bytes
+    checks["echo_bytes_3mib"] = proxy.echo_bytes(value=big) == big
     checks["logs_value"] = proxy.chatty(value="ab") == "AB"
     report["logs"] = [[m.level.value, m.message, {k: str(v) for k, v in m.extra.items() if k == "step"}] for m in logs]
 

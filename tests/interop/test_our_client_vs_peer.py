@@ -61,6 +61,14 @@ def test_every_type_row(everything: tuple[Everything, list[Message]], method: st
     assert type(result) is type(value)
 
 
+def test_a_big_bytes_value_both_ways(everything: tuple[Everything, list[Message]]) -> None:
+    # the peer's reply (its pyarrow writer) read hollow: the value straight into its own bytes
+    proxy, _ = everything
+    big = bytes(range(256)) * (3 << 12) + b"odd"  # 3 MiB and 3 bytes
+    assert proxy.echo_bytes(value=big) == big
+    assert proxy.echo_str(value="after") == "after"
+
+
 def test_defaults_void_errors_logs(everything: tuple[Everything, list[Message]]) -> None:
     proxy, logs = everything
     assert proxy.greet(name="ann") == "hello ann"

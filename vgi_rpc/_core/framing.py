@@ -24,15 +24,16 @@ import pyarrow as pa
 
 from ..errors import ConnectionClosedError, IPCError, MalformedStreamError, TransportError
 from . import keys
-from .flatbuf import table_field
+from .flatbuf import RECORD_BATCH, header_type
 from .ipc import EOS, TICK, TICK_MESSAGE, Items, decode_stream, open_reader, schema_info, translated_errors
-from .wholes import WHOLE_MIN, Hollow, hollow_layout, hollow_message, hollow_reads, plan_of
+from .wholes import Hollow, hollow_for, hollow_message, hollow_reads
 
 __all__ = [
     "MAX_METADATA_BYTES",
     "BatchReader",
     "FrameReader",
     "MessageFeed",
+    "bad_metadata_length",
     "custom_metadata",
     "decode_messages",
     "layout_of",
@@ -128,7 +129,8 @@ def custom_metadata(message: bytes | bytearray | memoryview) -> dict[bytes, byte
         known = _METADATA.get(key, _UNKNOWN)
         if known is not _UNKNOWN:
             return None if known is None else dict(known)
-    result = _custom_metadata(message, start, end)
+    # the flatbuffer alone decides: parse the key made above, not another copy of the message
+    result = _custom_metadata(message, start, end) if key is None else _custom_metadata(key, 0, len(key))
     if key is not None:
         if len(_METADATA) >= _LAYOUTS_MAX:
             _METADATA.clear()
@@ -173,8 +175,8 @@ def _custom_metadata(message: bytes | bytearray | memoryview, start: int, end: i
     return result
 
 
-def _bad_metadata_length(head: bytes | bytearray | memoryview, length: int) -> IPCError:
-    """The error for a message prefix declaring metadata no message has (FrameReader and stream_at)."""
+def bad_metadata_length(head: bytes | bytearray | memoryview, length: int) -> IPCError:
+    """The error for a message prefix declaring metadata no message has (every framer's)."""
     return IPCError(
         f"not an Arrow IPC stream: it starts with {bytes(head)!r}, which would declare {length} bytes "
         "of message metadata"
@@ -291,18 +293,16 @@ class FrameReader:
             self.has_metadata = False
             return head, True
         if length < 0 or length > MAX_METADATA_BYTES:
-            raise _bad_metadata_length(head, length)
+            raise bad_metadata_length(head, length)
         meta = self._exact(length, "message metadata")
         body, self.has_metadata = layout_of(meta)
         if not body:
             return head + meta, False
         if body > self._max_body:
             raise _body_past_end(body, self._max_body)
-        if self._wholes is not None and body >= WHOLE_MIN:
-            plan = plan_of(self._wholes)
-            layout = hollow_layout(meta, 0, plan, body) if plan else None
-            if layout is not None:
-                return self._read_hollow(head, body, *layout), False
+        layout = hollow_for(self._wholes, meta, body) if self._wholes is not None else None
+        if layout is not None:
+            return self._read_hollow(head, body, *layout), False
         start = len(head) + len(meta)
         if body >= _POOLED_BODY_BYTES:
             # from Arrow's pool, which keeps freed memory warm: no zero-fill, no page faults
@@ -520,7 +520,7 @@ def stream_at(
         if length == 0:
             return messages, pos + head
         if length < 0 or length > MAX_METADATA_BYTES:
-            raise _bad_metadata_length(view[pos : pos + head], length)
+            raise bad_metadata_length(view[pos : pos + head], length)
         meta_end = pos + head + length
         if meta_end > size:
             raise TransportError("the IPC stream ends in the middle of message metadata")
@@ -576,19 +576,10 @@ def decode_messages(messages: list[tuple[bytes | bytearray | memoryview, bool]])
     return schema, items
 
 
-_RECORD_BATCH: Final = 3  # flatbuffer MessageHeader.RecordBatch
-
-
 def _is_record_batch(message: bytes | bytearray | memoryview) -> bool:
     """Whether one encapsulated message is a record batch (``Message.header_type``, field 1)."""
     start, end = _metadata_bounds(message)
-    buf = bytes(message[:end])
-    try:
-        table = start + _U32(buf, start)[0]
-        at = table_field(buf, table, 1)
-        return bool(at) and buf[at] == _RECORD_BATCH
-    except (struct.error, IndexError):
-        return False
+    return header_type(bytes(message[:end]), start) == RECORD_BATCH
 
 
 class _DictionaryStreams:

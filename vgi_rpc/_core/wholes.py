@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from .flatbuf import table_field
+from .flatbuf import RECORD_BATCH, header_type, table_field
 from .ipc import schema_info
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "Hollow",
     "Plan",
     "first_value",
+    "hollow_for",
     "hollow_layout",
     "hollow_message",
     "hollow_reads",
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 WHOLE_MIN: Final = 1 << 20  # smaller values are copied out of the message as usual
-_RECORD_BATCH: Final = 3  # flatbuffer MessageHeader.RecordBatch
 _V5: Final = 4  # flatbuffer MetadataVersion.V5: the buffer layouts ``plan_for`` counts (pyarrow's)
 _U16 = struct.Struct("<H").unpack_from
 _I32 = struct.Struct("<i").unpack_from
@@ -65,10 +65,9 @@ def _batch_fields(meta: Any, start: int) -> tuple[int, int, int, int] | None:
     version = table_field(meta, message, 0)
     if not version or _U16(meta, version)[0] < _V5:  # older metadata lays some types out otherwise
         return None
-    kind = table_field(meta, message, 1)
     header = table_field(meta, message, 2)
     body = table_field(meta, message, 3)
-    if not kind or meta[kind] != _RECORD_BATCH or not header or not body:
+    if header_type(meta, start) != RECORD_BATCH or not header or not body:
         return None
     batch = header + _U32(meta, header)[0]
     if table_field(meta, batch, 3):  # compressed: the buffers are not the values
@@ -195,6 +194,19 @@ def hollow_message(head: bytes, meta: bytes, pieces: list[tuple[int, bytes]]) ->
     message = Hollow(b"".join(parts))
     message.values = values
     return message
+
+
+def hollow_for(
+    schema_message: bytes | bytearray | memoryview, meta: bytes, body: int
+) -> tuple[bytes, list[tuple[int, int, int]]] | None:
+    """``hollow_layout`` of the message whose flatbuffer is *meta*, in a stream opened by *schema_message*.
+
+    What every reader asks before a body: None (read it whole) unless the body is big enough.
+    """
+    if body < WHOLE_MIN:
+        return None
+    plan = plan_of(schema_message)
+    return hollow_layout(meta, 0, plan, body) if plan else None
 
 
 def plan_of(schema_message: bytes | bytearray | memoryview) -> Plan:

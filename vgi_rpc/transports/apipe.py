@@ -20,14 +20,22 @@ from typing import Any, TypeVar, overload
 
 import pyarrow as pa
 
-from .._core.framing import MAX_METADATA_BYTES, BatchReader, FrameReader, decode_messages, layout_of
+from .._core.flatbuf import DICTIONARY_BATCH, header_type
+from .._core.framing import (
+    MAX_METADATA_BYTES,
+    BatchReader,
+    FrameReader,
+    bad_metadata_length,
+    decode_messages,
+    layout_of,
+)
 from .._core.invoke import Request
 from .._core.ipc import EMPTY_STREAM, TICK, TICK_MESSAGE, Items, StreamWriter, translated_errors
 from .._core.longstream import TICKS_AHEAD
-from .._core.wholes import WHOLE_MIN, hollow_layout, hollow_message, hollow_reads, plan_of
+from .._core.wholes import hollow_for, hollow_message, hollow_reads
 from ..aclient import AsyncRpcConnection
 from ..client import ProtocolClass, Stop
-from ..errors import ConnectionClosedError, IPCError, TransportError
+from ..errors import ConnectionClosedError, TransportError
 from ..log import Message
 from .pipe import PipeTransport, _grow_pipe
 
@@ -50,24 +58,6 @@ async def _exact(reader: asyncio.StreamReader, n: int, what: str) -> bytes:
         raise TransportError(f"the peer closed the connection in the middle of {what}") from None
     except (OSError, ValueError) as exc:
         raise TransportError(f"cannot read from the peer: {exc}") from exc
-
-
-_U16 = struct.Struct("<H").unpack_from
-_I32 = struct.Struct("<i").unpack_from
-_DICTIONARY_BATCH = 2  # the MessageHeader union's type of a dictionary batch
-
-
-def _is_dictionary(meta: bytes) -> bool:
-    """Whether the flatbuffer ``Message`` *meta* is a dictionary batch (field 1: the header's type)."""
-    try:
-        table = struct.unpack_from("<I", meta, 0)[0]
-        vtable = table - _I32(meta, table)[0]
-        if _U16(meta, vtable)[0] < 8:
-            return False
-        offset = _U16(meta, vtable + 6)[0]
-        return bool(offset) and meta[table + offset] == _DICTIONARY_BATCH
-    except (struct.error, IndexError):
-        return False
 
 
 async def read_message(reader: asyncio.StreamReader) -> tuple[bytes, bool, bool]:
@@ -93,20 +83,18 @@ async def read_message_kind(
     if length == 0:
         return head, False, True, False
     if length < 0 or length > MAX_METADATA_BYTES:
-        raise IPCError(f"not an Arrow IPC stream: it starts with {head!r}, which would declare {length} bytes")
+        raise bad_metadata_length(head, length)
     meta = await _exact(reader, length, "message metadata")
     body, has_metadata = layout_of(meta)
-    if wholes is not None and body >= WHOLE_MIN:
-        plan = plan_of(wholes)
-        layout = hollow_layout(meta, 0, plan, body) if plan else None
-        if layout is not None:
-            patched, takes = layout
-            pieces = [(column, await _exact(reader, n, "a message body")) for column, n in hollow_reads(body, takes)]
-            return hollow_message(head, patched, pieces), has_metadata, False, False
+    layout = hollow_for(wholes, meta, body) if wholes is not None else None
+    if layout is not None:
+        patched, takes = layout
+        pieces = [(column, await _exact(reader, n, "a message body")) for column, n in hollow_reads(body, takes)]
+        return hollow_message(head, patched, pieces), has_metadata, False, False
     data = head + meta
     if body:
         data += await _exact(reader, body, "a message body")
-    return data, has_metadata, False, _is_dictionary(meta)
+    return data, has_metadata, False, header_type(meta) == DICTIONARY_BATCH
 
 
 async def read_messages(reader: asyncio.StreamReader, what: str, wholes: bool = False) -> Messages:
